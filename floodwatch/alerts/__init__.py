@@ -1,0 +1,3 @@
+"""Alert lifecycle and escalation decisions (pure)."""
+
+from __future__ import annotations

@@ -1,0 +1,289 @@
+"""The `floodwatch` command. Thin: parse arguments, call the library, print.
+
+Exit codes: 0 ok; 1 the checked thing is wrong (invalid config, unknown alert); 2 usage error.
+Domain errors become messages here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+
+from floodwatch import __version__
+from floodwatch.app import App, build_app, check
+from floodwatch.durations import parse_duration
+from floodwatch.errors import ConfigError, FloodwatchError
+from floodwatch.feeds.csv import parse_floodwatch_csv
+from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
+from floodwatch.store.models import AlertRow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "config/floodwatch.yaml"
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    envvar="FLOODWATCH_CONFIG",
+    show_default=True,
+    help="The floodwatch.yaml to use (or $FLOODWATCH_CONFIG).",
+)
+
+
+def reports_errors(fn: F) -> F:
+    """Domain errors are printed as messages and exit 1; the one place that does so."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) found; nothing was changed.", err=True)
+            sys.exit(1)
+        except FloodwatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="floodwatch")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
+def main(verbose: bool) -> None:
+    """floodwatch: flood-season duty rosters, gauge watching and emergency alerting."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+@main.command()
+@config_option
+@click.option(
+    "--for", "run_for", metavar="DURATION", default=None,
+    help="Stop after this much real time (e.g. 70s); by default run until stopped.",
+)  # fmt: skip
+@reports_errors
+def run(config_path: Path, run_for: str | None) -> None:
+    """Run the service: poll feeds, evaluate rules, page and escalate, until stopped."""
+    from floodwatch.service import Service
+
+    limit = _duration(run_for, "--for") if run_for else None
+    app = build_app(config_path)
+    _log_sim_time(app)
+    service = Service(app)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    s = app.config.settings
+    click.echo(
+        f"floodwatch {__version__} running for {s.office}: {len(s.feeds)} feed(s), "
+        f"{len(s.rules)} rule(s), notifiers {', '.join(app.notifiers)}; Ctrl-C stops it.",
+        err=True,
+    )
+    try:
+        stop.wait(limit.total_seconds() if limit else None)
+    finally:
+        service.stop()
+        click.echo("floodwatch stopped.", err=True)
+
+
+@main.command(name="check")
+@config_option
+@reports_errors
+def check_cmd(config_path: Path) -> None:
+    """Validate the config and every roster it names; exit 1 listing each problem."""
+    config, roster = check(config_path, Registry.from_entry_points())
+    s = config.settings
+    click.echo(
+        f"{config_path}: ok ({len(s.stations)} station(s), {len(s.feeds)} feed(s), "
+        f"{len(s.rules)} rule(s), {len(roster.people)} people, "
+        f"roles {', '.join(sorted(roster.roles))})"
+    )
+
+
+@main.command()
+@config_option
+@click.option(
+    "--readings", "readings_path", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of readings (station,parameter,value,unit,observed_at).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+@click.option(
+    "--ack", "acks", multiple=True, metavar="WHO@WHEN",
+    help="Scripted acknowledgement: leader@+25m (25 min after each alert opens) or "
+    "PERSON@2018-05-27T16:00-05:00. Repeatable.",
+)  # fmt: skip
+@reports_errors
+def replay(config_path: Path, readings_path: Path, as_json: bool, acks: tuple[str, ...]) -> None:
+    """Run recorded readings through the pipeline on a simulated clock; print every event."""
+    from floodwatch.replay import AckSpec
+    from floodwatch.replay import replay as run_replay
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger().setLevel(logging.WARNING)  # the events are the output
+    try:
+        specs = [AckSpec.parse(a) for a in acks]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ack") from None
+    parsed = parse_floodwatch_csv(readings_path.read_text(encoding="utf-8"), str(readings_path))
+    if parsed.problems:
+        raise ConfigError(parsed.problems)
+    try:
+        events = run_replay(config_path, parsed.readings, specs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ack") from None
+    for event in events:
+        if as_json:
+            click.echo(json.dumps(event, ensure_ascii=False))
+        else:
+            click.echo(_event_line(event))
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    who = f" -> {e['to']} ({e.get('role') or e.get('channel')})" if "to" in e else ""
+    by = f" by {e['by']}" if "by" in e else ""
+    level = e.get("level") or ""
+    alert = f"#{e['alert'] or '-':<3}"
+    return f"{e['at'][:16]}  {e['type']:<13} {alert} {e['station'] or '':<10} {level:<7}{who}{by}"
+
+
+@main.command()
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include cleared alerts.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@reports_errors
+def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
+    """List open alerts (with --all, cleared ones too)."""
+    app = build_app(config_path)
+    app.db.upgrade()
+    zone = app.config.settings.timezone
+    with app.db.sessions() as session:
+        query = select(AlertRow).order_by(AlertRow.id)
+        if not show_all:
+            query = query.where(AlertRow.state == "open")
+        rows = session.scalars(query).all()
+    if as_json:
+        click.echo(json.dumps([_alert_json(a, zone) for a in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no alerts" if show_all else "no open alerts")
+        return
+    click.echo(f"{'ID':>4}  {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} ACK / NEXT")
+    for a in rows:
+        if a.acknowledged_by:
+            ack = f"acknowledged by {a.acknowledged_by}"
+        elif a.next_escalation_at:
+            ack = f"step {a.escalation_step}, next {_local(a.next_escalation_at, zone)}"
+        else:
+            ack = f"step {a.escalation_step}"
+        opened = _local(a.opened_at, zone)
+        click.echo(f"{a.id:>4}  {a.station:<10} {a.level:<7} {a.state:<8} {opened:<17} {ack}")
+
+
+def _local(when: datetime, zone: ZoneInfo) -> str:
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
+def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
+    def iso(when: datetime | None) -> str | None:
+        return when.astimezone(zone).isoformat() if when else None
+
+    return {
+        "id": a.id,
+        "station": a.station,
+        "rule": a.rule_id,
+        "level": a.level,
+        "peak_level": a.peak_level,
+        "state": a.state,
+        "value": a.value,
+        "unit": a.unit,
+        "opened_at": iso(a.opened_at),
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": iso(a.acknowledged_at),
+        "escalation_step": a.escalation_step,
+        "next_escalation_at": iso(a.next_escalation_at),
+        "cleared_at": iso(a.cleared_at),
+    }
+
+
+@main.command()
+@config_option
+@click.argument("alert_id", type=int)
+@click.option("--by", "person", required=True, help="Your person id in the roster.")
+@reports_errors
+def ack(config_path: Path, alert_id: int, person: str) -> None:
+    """Acknowledge an alert: you take it on, and escalation stops."""
+    from floodwatch.pipeline import Pipeline
+
+    app = build_app(config_path)
+    app.db.upgrade()
+    alert = Pipeline(app).acknowledge(alert_id, person, app.clock.now())
+    click.echo(f"alert #{alert.id} acknowledged by {person}")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@config_option
+@reports_errors
+def upgrade(config_path: Path) -> None:
+    """Create or migrate the database schema to the newest version (`run` does this too)."""
+    app = build_app(config_path)
+    app.db.upgrade()
+    click.echo(f"database {app.db.url.render_as_string()} is up to date")
+
+
+@main.command()
+def plugins() -> None:
+    """List installed feed and notifier plugins (built-ins are registered the same way)."""
+    registry = Registry.from_entry_points()
+    for group, names in ((FEEDS_GROUP, registry.feeds), (NOTIFIERS_GROUP, registry.notifiers)):
+        click.echo(f"{group}:")
+        for name in sorted(names):
+            click.echo(f"  {name:<12} {registry.origins[f'{group}:{name}']}")
+
+
+def _duration(text: str, option: str) -> Any:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _log_sim_time(app: App) -> None:
+    """On a demo clock, log lines carry the simulated time, in the office's zone."""
+    if app.clock.speed == 1:
+        return
+    zone = app.config.settings.timezone
+
+    class SimTime(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg = f"[{app.clock.now().astimezone(zone):%m-%d %H:%M %Z}] {record.msg}"
+            return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SimTime())

@@ -1,0 +1,38 @@
+"""Print pages to the console (standard output): the demo's channel and a duty-room screen."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from pydantic import BaseModel, ConfigDict
+
+from floodwatch.notify.base import DeliveryResult, Message, Outcome
+from floodwatch.plugins import PluginContext
+from floodwatch.roster.model import Person
+
+
+class ConsoleNotifier:
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(
+        self, name: str, options: ConsoleNotifier.Options, context: PluginContext,
+        stream: TextIO | None = None,
+    ) -> None:  # fmt: skip
+        self.name = name
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def address_for(self, person: Person) -> str | None:
+        return person.name
+
+    def send(self, message: Message) -> DeliveryResult:
+        stream = self._stream or sys.stdout
+        text = f">>> page #{message.page_id} to {message.address}: {message.subject}\n"
+        text += "".join(f"    {line}\n" for line in message.body.splitlines())
+        with self._lock:
+            stream.write(text)
+            stream.flush()
+        return DeliveryResult(Outcome.DELIVERED)

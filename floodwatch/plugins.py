@@ -1,0 +1,63 @@
+"""Plugin registry, built from entry points by the application factory (never at import)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from floodwatch.clock import Clock
+from floodwatch.feeds.base import Feed
+from floodwatch.http import SessionFactory, default_session
+from floodwatch.notify.base import Notifier
+
+FEEDS_GROUP = "floodwatch.feeds"
+NOTIFIERS_GROUP = "floodwatch.notifiers"
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin may use from the application."""
+
+    base_dir: Path
+    clock: Clock
+    http: SessionFactory = default_session
+
+
+class FeedPlugin(Protocol):
+    """A `floodwatch.feeds` entry point: a class with an `Options` model."""
+
+    Options: ClassVar[type[BaseModel]]
+
+    def __call__(self, name: str, options: Any, context: PluginContext) -> Feed: ...
+
+
+class NotifierPlugin(Protocol):
+    """A `floodwatch.notifiers` entry point: a class with an `Options` model."""
+
+    Options: ClassVar[type[BaseModel]]
+
+    def __call__(self, name: str, options: Any, context: PluginContext) -> Notifier: ...
+
+
+@dataclass(frozen=True)
+class Registry:
+    feeds: Mapping[str, FeedPlugin] = field(default_factory=dict)
+    notifiers: Mapping[str, NotifierPlugin] = field(default_factory=dict)
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_entry_points(cls) -> Registry:
+        """Built-ins and third-party plugins alike, as installed."""
+        feeds: dict[str, FeedPlugin] = {}
+        notifiers: dict[str, NotifierPlugin] = {}
+        origins: dict[str, str] = {}
+        for group, target in ((FEEDS_GROUP, feeds), (NOTIFIERS_GROUP, notifiers)):
+            for ep in entry_points(group=group):
+                target[ep.name] = ep.load()
+                origins[f"{group}:{ep.name}"] = f"{ep.value} ({ep.dist.name if ep.dist else '?'})"
+        return cls(feeds=feeds, notifiers=notifiers, origins=origins)

@@ -1,0 +1,127 @@
+"""APScheduler jobs that drive the pipeline on the app's clock: polls, escalation, delivery.
+
+The dispatcher also runs as soon as pages are committed (`wake`), not only on its sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from floodwatch.app import App
+from floodwatch.clock import ScaledClock
+from floodwatch.feeds.base import Feed, FeedError
+from floodwatch.notify.dispatcher import Dispatcher
+from floodwatch.pipeline import Pipeline
+from floodwatch.store import state
+
+log = logging.getLogger(__name__)
+
+# On a fast demo clock, real intervals shrink; never below this many real seconds.
+MIN_REAL_INTERVAL = 0.05
+
+
+class Service:
+    def __init__(self, app: App, node: str | None = None) -> None:
+        self.app = app
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
+        settings = app.config.settings
+        self.pipeline = Pipeline(app)
+        self.dispatcher = Dispatcher(app.db, app.notifiers, settings.delivery, self.node)
+        self.scheduler = BackgroundScheduler(
+            timezone=settings.timezone,
+            job_defaults={"coalesce": True, "misfire_grace_time": 30, "max_instances": 1},
+        )
+        self._wake_lock = threading.Lock()
+        self._dirty = False
+        self._dispatching = False
+        app.pages_written = self.wake
+
+    def start(self) -> None:
+        """Upgrade the schema, deliver anything left over from a previous run, start the jobs."""
+        settings = self.app.config.settings
+        if settings.clock and settings.clock.fresh_start:
+            log.warning("demo clock with fresh_start: emptying %s", self.app.db.url)
+            self.app.db.reset()
+        self.app.db.upgrade()
+        if isinstance(self.app.clock, ScaledClock):
+            origin = datetime.now(UTC)
+            self.app.clock.rebase(origin)
+            state.put(self.app.db, state.DEMO_ORIGIN, {"origin": origin.isoformat()})
+        for feed_cfg in settings.feeds:
+            feed = self.app.feeds[feed_cfg.name]
+            self.scheduler.add_job(
+                self.poll, "interval", args=[feed], id=f"poll:{feed.name}",
+                seconds=self._real(feed_cfg.interval), next_run_time=datetime.now(UTC),
+            )  # fmt: skip
+        self.scheduler.add_job(
+            self.escalate, "interval", id="escalate",
+            seconds=self._real(settings.escalation_tick), next_run_time=datetime.now(UTC),
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.dispatch, "interval", id="dispatch", max_instances=2,
+            seconds=self._real(settings.delivery.sweep), next_run_time=datetime.now(UTC),
+        )  # fmt: skip
+        self.scheduler.start()
+        log.info("floodwatch started as %s on %s", self.node, self.app.db.url.render_as_string())
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.app.db.dispose()
+
+    def _real(self, simulated: timedelta) -> float:
+        return max(simulated.total_seconds() / self.app.clock.speed, MIN_REAL_INTERVAL)
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def poll(self, feed: Feed) -> None:
+        now = self.app.clock.now()
+        try:
+            readings = feed.fetch(now)
+        except FeedError as exc:
+            log.error("%s", exc)
+            return
+        except Exception:
+            log.exception("feed %s failed", feed.name)
+            return
+        if readings:
+            result = self.pipeline.ingest(readings, now, feed=feed.name)
+            log.debug("feed %s: %s", feed.name, result)
+
+    def escalate(self) -> None:
+        self.pipeline.escalate(self.app.clock.now())
+
+    def dispatch(self) -> None:
+        """Deliver until nothing is due; a wake that arrives meanwhile makes it go round again."""
+        with self._wake_lock:
+            if self._dispatching:
+                self._dirty = True
+                return
+            self._dispatching = True
+        try:
+            while True:
+                with self._wake_lock:
+                    self._dirty = False
+                self.dispatcher.deliver_due(self.app.clock.now())
+                with self._wake_lock:
+                    if not self._dirty:
+                        self._dispatching = False
+                        return
+        except BaseException:
+            with self._wake_lock:
+                self._dispatching = False
+            raise
+
+    def wake(self) -> None:
+        """Pages were committed: deliver now rather than at the next sweep."""
+        with self._wake_lock:
+            if self._dispatching:
+                self._dirty = True
+                return
+        if self.scheduler.running:
+            self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))

@@ -1,0 +1,173 @@
+"""Tables. Every reading, alert, page, delivery attempt and pipeline event is kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive datetimes are refused.
+
+    PostgreSQL keeps them as timestamptz; SQLite, which has no zones, as naive UTC text.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ReadingRow(Base):
+    __tablename__ = "readings"
+    __table_args__ = (UniqueConstraint("station", "parameter", "observed_at", name="uq_reading"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station: Mapped[str] = mapped_column(String(64))
+    parameter: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    observed_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    feed: Mapped[str | None] = mapped_column(String(64))
+
+
+class RuleStateRow(Base):
+    """Hysteresis memory of one rule at one station (see rules.threshold.RuleState)."""
+
+    __tablename__ = "rule_states"
+
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[str | None] = mapped_column(String(64))
+    below_since: Mapped[datetime | None]
+    last_observed_at: Mapped[datetime | None]
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # at most one open alert per (station, rule)
+        Index(
+            "uq_open_alert",
+            "station",
+            "rule_id",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_alert_due", "next_escalation_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station: Mapped[str] = mapped_column(String(64))
+    parameter: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(64))
+    peak_level: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # open | cleared
+    value: Mapped[float] = mapped_column(Float)  # the reading behind the last change
+    unit: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(64))
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None]
+
+
+class PageRow(Base):
+    """One message to one person on one channel: the outbox."""
+
+    __tablename__ = "pages"
+    __table_args__ = (Index("ix_page_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    person: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> sending -> delivered | accepted | failed | unknown; sending -> pending on retry
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeliveryRow(Base):
+    """One attempt to deliver a page; written before the notifier is called."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    node: Mapped[str] = mapped_column(String(64))
+
+
+class EventRow(Base):
+    """Every pipeline event, in order: the audit trail and what `replay --json` prints."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_event_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(32))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    station: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ServiceStateRow(Base):
+    """Small named facts a process must share with others (e.g. the demo clock's origin)."""
+
+    __tablename__ = "service_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]

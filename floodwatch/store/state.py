@@ -1,0 +1,32 @@
+"""Named values shared between processes through the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import inspect
+
+from floodwatch.store.db import Database
+from floodwatch.store.models import ServiceStateRow
+
+DEMO_ORIGIN = "demo_clock_origin"
+
+
+def get(db: Database, name: str) -> dict[str, Any] | None:
+    if not inspect(db.engine).has_table(ServiceStateRow.__tablename__):
+        return None
+    with db.sessions() as session:
+        row = session.get(ServiceStateRow, name)
+        return dict(row.value) if row else None
+
+
+def put(db: Database, name: str, value: dict[str, Any]) -> None:
+    with db.transaction() as session:
+        session.merge(ServiceStateRow(name=name, value=value))
+
+
+def demo_origin(db: Database) -> datetime | None:
+    """The real instant the running demo's clock read its start time."""
+    value = get(db, DEMO_ORIGIN)
+    return datetime.fromisoformat(value["origin"]) if value else None
