@@ -23,7 +23,7 @@ from floodwatch.store import state
 log = logging.getLogger(__name__)
 
 # On a fast demo clock, real intervals shrink; never below this many real seconds.
-MIN_REAL_INTERVAL = 0.05
+MIN_REAL_INTERVAL = 0.25
 
 
 class Service:

@@ -1,0 +1,147 @@
+"""Shared fixtures: real servers on loopback, the recorded payloads, databases on both engines."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FLOODWATCH_SHARED", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+REQUIRE_SERVICES = os.environ.get("FLOODWATCH_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "FLOODWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def need_service(name: str, reachable: bool, why: str) -> None:
+    """Skip when a server is missing, except in CI (FLOODWATCH_REQUIRE_SERVICES=1): fail there."""
+    if reachable:
+        return
+    message = f"{name} not available: {why}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (FLOODWATCH_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The real recorded payloads in ../shared/fixtures."""
+    need_service("shared fixtures", FIXTURES.is_dir(), f"{FIXTURES} does not exist")
+    return FIXTURES
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'floodwatch.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server, dropped afterwards."""
+    need_service("PostgreSQL", port_open("127.0.0.1", 5432), "nothing listens on 127.0.0.1:5432")
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"floodwatch_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
+        admin.dispose()
+        need_service("PostgreSQL", False, f"cannot create a database: {exc}")
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'floodwatch.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+class Route:
+    """What the local HTTP server answers for one path: status, body, content type."""
+
+    def __init__(self, body: bytes, status: int = 200, content_type: str = "application/json"):
+        self.body, self.status, self.content_type = body, status, content_type
+
+
+class LocalHTTPServer:
+    """A real HTTP server on 127.0.0.1 serving recorded payloads; records every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                server.requests.append(("GET", self.path, dict(self.headers)))
+                path = self.path.split("?", 1)[0]
+                route = server.routes.get(path) or Route(b'{"error": "not found"}', 404)
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve(
+        self,
+        path: str,
+        body: bytes | str,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Route(data, status, content_type)
+        return self.url + path
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHTTPServer]:
+    server = LocalHTTPServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
