@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,6 +22,7 @@ from floodwatch.config import EscalationStep, ThresholdRule
 from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.notify.templates import AlertFacts, render
 from floodwatch.readings import Reading
+from floodwatch.roster.model import Person
 from floodwatch.rules.threshold import Crossing, Ladder, RuleState, evaluate
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow, EventRow, PageRow, ReadingRow, RuleStateRow
@@ -256,47 +258,53 @@ class Pipeline:
         steps: Iterable[EscalationStep], now: datetime,
     ) -> int:  # fmt: skip
         """Write one page per (person, channel) reached by `steps` to the outbox."""
-        roster = self.app.roster
-        duty = roster.on_duty(now)
         facts = self._facts(alert, kind, event, now)
-        seen: set[tuple[str, str]] = set()
+        where: dict[str, Any] = {
+            "alert_id": alert.id,
+            "station": alert.station,
+            "level": alert.level,
+        }
         count = 0
+        for role, person, channel in self._recipients(session, steps, now, where):
+            address = self.app.notifiers[channel].address_for(person)
+            if address is None:
+                record(
+                    session, now, "unreachable", **where, to=person.id, role=role, channel=channel
+                )
+                continue
+            subject, body = render(kind, person.language, facts)
+            page = PageRow(
+                idempotency_key=f"{event.id}:{person.id}:{channel}", alert_id=alert.id,
+                event_id=event.id, person=person.id, role=role, channel=channel, address=address,
+                language=person.language, subject=subject, body=body, status="pending",
+                attempts=0, created_at=now, next_attempt_at=now,
+            )  # fmt: skip
+            session.add(page)
+            session.flush()
+            record(
+                session, now, "page_queued", **where, to=person.id, role=role, channel=channel,
+                page=page.id, cause=kind,
+            )  # fmt: skip
+            count += 1
+        return count
+
+    def _recipients(
+        self, session: Session, steps: Iterable[EscalationStep], now: datetime,
+        where: dict[str, Any],
+    ) -> list[tuple[str, Person, str]]:  # fmt: skip
+        """(role, person, channel) for everyone on duty in the steps' roles, each pair once."""
+        duty = self.app.roster.on_duty(now)
+        out: dict[tuple[str, str], tuple[str, Person, str]] = {}
         for step in steps:
-            channels = step.channels or list(self.app.notifiers)
             for role in step.notify:
                 people = duty.people(role)
                 if not people:
-                    record(session, now, "nobody_on_duty", alert_id=alert.id, role=role)
+                    record(session, now, "nobody_on_duty", **where, role=role)
                 for person_id in people:
-                    person = roster.person(person_id)
-                    for channel in channels:
-                        if (person_id, channel) in seen:
-                            continue
-                        seen.add((person_id, channel))
-                        address = self.app.notifiers[channel].address_for(person)
-                        if address is None:
-                            record(
-                                session, now, "unreachable", alert_id=alert.id,
-                                station=alert.station, to=person_id, role=role, channel=channel,
-                            )  # fmt: skip
-                            continue
-                        subject, body = render(kind, person.language, facts)
-                        page = PageRow(
-                            idempotency_key=f"{event.id}:{person_id}:{channel}",
-                            alert_id=alert.id, event_id=event.id, person=person_id,
-                            channel=channel, address=address, language=person.language,
-                            subject=subject, body=body, status="pending", attempts=0,
-                            created_at=now, next_attempt_at=now,
-                        )  # fmt: skip
-                        session.add(page)
-                        session.flush()
-                        record(
-                            session, now, "page_queued", alert_id=alert.id, station=alert.station,
-                            level=alert.level, to=person_id, role=role, channel=channel,
-                            page=page.id, cause=kind,
-                        )  # fmt: skip
-                        count += 1
-        return count
+                    for channel in step.channels or list(self.app.notifiers):
+                        person = self.app.roster.person(person_id)
+                        out.setdefault((person_id, channel), (role, person, channel))
+        return list(out.values())
 
     def _facts(self, alert: AlertRow, kind: str, event: EventRow, now: datetime) -> AlertFacts:
         cfg = self.app.config

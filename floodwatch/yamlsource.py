@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, SecretStr, ValidationError
 
 from floodwatch.errors import ConfigError, Problem
 
@@ -38,8 +38,8 @@ def _secret(value: Any) -> Any:
     return value
 
 
-Secret = Annotated[str, BeforeValidator(_secret)]
-"""A config string that must be given as ``${ENV}``, so no secret is ever written in YAML."""
+Secret = Annotated[SecretStr, BeforeValidator(_secret)]
+"""A config string that must be given as ``${ENV}`` (never written in YAML); its repr is masked."""
 
 
 @dataclass

@@ -56,7 +56,7 @@ class HttpJsonFeed:
 
     def fetch(self, now: datetime) -> list[Reading]:
         o = self.options
-        headers = {"Authorization": f"Bearer {o.token}"} if o.token else {}
+        headers = {"Authorization": f"Bearer {o.token.get_secret_value()}"} if o.token else {}
         try:
             response = self._session.get(o.url, params=o.params, headers=headers, timeout=o.timeout)
             response.raise_for_status()

@@ -144,7 +144,7 @@ class Dispatcher:
             record(
                 session, now, kind, alert_id=claim.alert_id,
                 station=alert.station if alert else None, level=alert.level if alert else None,
-                to=page.person, channel=page.channel,
+                to=page.person, role=page.role, channel=page.channel,
                 page=page.id, attempt=claim.attempt, outcome=result.outcome.value,
                 detail=result.detail or None,
             )  # fmt: skip

@@ -119,6 +119,7 @@ class PageRow(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
     person: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(64))  # why this person was paged
     channel: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8))

@@ -12,6 +12,7 @@ from alembic import op
 
 import floodwatch.store.models
 
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -113,6 +114,7 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.Integer(), nullable=True),
         sa.Column("event_id", sa.Integer(), nullable=False),
         sa.Column("person", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=64), nullable=True),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("address", sa.String(length=200), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
