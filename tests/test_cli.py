@@ -1,0 +1,88 @@
+"""Every CLI command through the installed `floodwatch` entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from floodwatch.app import build_app
+from floodwatch.clock import SimulatedClock
+from floodwatch.pipeline import Pipeline
+
+from .helpers import DEMO_READINGS, FLOODWATCH, demo_readings, write_config
+from .test_service import fast_demo
+
+
+def fw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FLOODWATCH, *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_run_shows_an_alert_open_escalate_and_clear_on_the_console(tmp_path: Path) -> None:
+    config = fast_demo(
+        tmp_path, 36000,
+        notifiers=[{"name": "console", "type": "console"},
+                   {"name": "file", "type": "jsonl", "path": "pages.jsonl"}],
+    )  # fmt: skip
+    result = fw("run", "--config", str(config), "--for", "5s")
+    assert result.returncode == 0, result.stderr
+    assert "opened: 01589025 - -> yellow at 20.63 ft" in result.stderr
+    assert "escalated to step 1" in result.stderr or "raised" in result.stderr
+    assert "cleared: 01589025 blue -> - at" in result.stderr
+    assert "【黄色预警】Patapsco River near Catonsville, MD" in result.stdout  # Mandarin
+    assert "[Alert cleared] Patapsco River near Catonsville, MD" in result.stdout  # tom.baker
+    assert "floodwatch stopped." in result.stderr
+
+
+def test_alerts_ack_and_db_upgrade(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert fw("db", "upgrade", "--config", str(config)).returncode == 0
+    readings = demo_readings()[:64]  # up to 15:45 EST: one open alert
+    clock = SimulatedClock(readings[-1].observed_at)
+    app = build_app(config, clock=clock)
+    Pipeline(app).ingest(readings, clock.now())
+    app.db.dispose()
+
+    listed = fw("alerts", "--config", str(config), "--json")
+    assert listed.returncode == 0, listed.stderr
+    [alert] = json.loads(listed.stdout)
+    assert (alert["level"], alert["state"], alert["acknowledged_by"]) == ("yellow", "open", None)
+    assert alert["opened_at"] == "2018-05-28T04:45:00+08:00"
+    table = fw("alerts", "--config", str(config))
+    assert "01589025" in table.stdout and "yellow" in table.stdout
+
+    assert fw("ack", str(alert["id"]), "--by", "nobody", "--config", str(config)).returncode == 1
+    acked = fw("ack", str(alert["id"]), "--by", "li.ming", "--config", str(config))
+    assert acked.returncode == 0, acked.stderr
+    assert f"alert #{alert['id']} acknowledged by li.ming" in acked.stdout
+    again = fw("ack", str(alert["id"]), "--by", "li.ming", "--config", str(config))
+    assert again.returncode == 1 and "already acknowledged" in again.stderr
+    assert fw("ack", "999", "--by", "li.ming", "--config", str(config)).returncode == 1
+    assert fw("ack", "--by", "li.ming", "--config", str(config)).returncode == 2
+    [after] = json.loads(fw("alerts", "--config", str(config), "--json").stdout)
+    assert after["acknowledged_by"] == "li.ming" and after["next_escalation_at"] is None
+
+
+def test_plugins_lists_the_built_ins() -> None:
+    result = fw("plugins")
+    assert result.returncode == 0
+    for name in ("csv", "http_json", "console", "jsonl"):
+        assert f"  {name} " in result.stdout
+
+
+def test_replay_text_output_and_a_bad_readings_file(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = fw("replay", "--readings", str(DEMO_READINGS), "--ack", "leader@+25m", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "acknowledged  #1" in result.stdout and "by wang.fang" in result.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("station,parameter,value,unit,observed_at\ns,stage,1.5,m,2018-05-27 10:00\n")
+    result = fw("replay", "--readings", str(bad), cwd=root)
+    assert result.returncode == 1
+    assert f"{bad}:2:1: observed_at: '2018-05-27 10:00' has no UTC offset" in result.stderr
+
+
+def test_the_default_config_is_the_demo(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = fw("check", cwd=root)
+    assert result.returncode == 0 and "config/floodwatch.yaml: ok" in result.stdout
