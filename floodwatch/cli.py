@@ -164,7 +164,8 @@ def replay(config_path: Path, readings_path: Path, as_json: bool, acks: tuple[st
 
 
 def _event_line(e: dict[str, Any]) -> str:
-    who = f" -> {e['to']} ({e.get('role') or e.get('channel')})" if "to" in e else ""
+    via = ", ".join(str(e[k]) for k in ("role", "channel") if e.get(k))
+    who = f" -> {e['to']} ({via})" if "to" in e else ""
     by = f" by {e['by']}" if "by" in e else ""
     level = e.get("level") or ""
     alert = f"#{e['alert'] or '-':<3}"

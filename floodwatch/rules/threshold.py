@@ -1,32 +1,32 @@
-"""Threshold ladder with hysteresis. Pure: state and reading in, state and crossings out.
+"""Threshold ladder with hysteresis: water level (or any value) against ordered levels. Pure.
 
 A level is reached as soon as a reading is at or above it. It is left only after readings have
-stayed below ``level - deadband`` for ``hold`` (measured in observation time, so missing data
-never lowers a level: without readings the hold never completes).
+stayed below ``level - deadband`` for ``hold`` (see rules.levels).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from floodwatch.readings import Reading
+from floodwatch.rules.levels import NONE, CrossingKind, LevelState, track
 
-CrossingKind = Literal["opened", "raised", "lowered", "cleared"]
+RuleState = LevelState  # the threshold rule remembers nothing beyond its level
 
 
 @dataclass(frozen=True)
 class Ladder:
-    """Ordered (level id, threshold) pairs, lowest first, all in `unit`."""
+    """Ordered (level id, threshold) pairs, lowest first, all in one unit."""
 
     levels: tuple[tuple[str, float], ...]
-    deadband: float
-    hold: timedelta
+    deadband: float = 0.0
+    hold: timedelta = timedelta(0)
 
     def reached(self, value: float) -> int:
         """Index of the highest level `value` reaches, or -1."""
-        idx = -1
+        idx = NONE
         for i, (_, threshold) in enumerate(self.levels):
             if value >= threshold:
                 idx = i
@@ -34,59 +34,44 @@ class Ladder:
 
     def held(self, value: float) -> int:
         """Index of the highest level `value` has not yet fallen clear of (threshold - deadband)."""
-        idx = -1
+        idx = NONE
         for i, (_, threshold) in enumerate(self.levels):
             if value >= threshold - self.deadband:
                 idx = i
         return idx
 
-
-@dataclass(frozen=True)
-class RuleState:
-    """What one rule remembers about one station between readings."""
-
-    level: int = -1  # index into the ladder; -1 is "no level"
-    below_since: datetime | None = None  # first reading of the current run below the held level
-    last_observed_at: datetime | None = None
+    def name(self, index: int) -> str | None:
+        return self.levels[index][0] if index != NONE else None
 
 
 @dataclass(frozen=True)
 class Crossing:
+    """A rule moved from one level to another because of `reading`.
+
+    `value` and `unit` are what the rule compared (the reading itself, or e.g. a rain sum);
+    `detail` says more (which window, whether a sum was incomplete).
+    """
+
     kind: CrossingKind
     level: str | None  # the level after the crossing (None when cleared)
     previous: str | None
     reading: Reading
+    value: float
+    unit: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(
-    ladder: Ladder, state: RuleState, reading: Reading
-) -> tuple[RuleState, Crossing | None]:
+    ladder: Ladder, state: LevelState, reading: Reading
+) -> tuple[LevelState, Crossing | None]:
     """Apply one reading; readings older than the last one seen are ignored (out of order)."""
-    if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
+    value = reading.value
+    state, move = track(
+        state, ladder.reached(value), ladder.held(value), reading.observed_at, ladder.hold
+    )
+    if move is None:
         return state, None
-    state = replace(state, last_observed_at=reading.observed_at)
-    up = ladder.reached(reading.value)
-    if up > state.level:
-        kind: CrossingKind = "opened" if state.level < 0 else "raised"
-        return _move(ladder, state, up, kind, reading)
-    if state.level < 0:
-        return state, None
-    down = ladder.held(reading.value)
-    if down >= state.level:
-        return replace(state, below_since=None), None
-    if state.below_since is None:
-        return replace(state, below_since=reading.observed_at), None
-    if reading.observed_at - state.below_since < ladder.hold:
-        return state, None
-    kind = "cleared" if down < 0 else "lowered"
-    return _move(ladder, state, down, kind, reading)
-
-
-def _move(
-    ladder: Ladder, state: RuleState, to: int, kind: CrossingKind, reading: Reading
-) -> tuple[RuleState, Crossing]:
-    previous = ladder.levels[state.level][0] if state.level >= 0 else None
-    level = ladder.levels[to][0] if to >= 0 else None
-    # after a lowering the next level down needs its own full hold, counted from this reading
-    below = reading.observed_at if kind == "lowered" and ladder.held(reading.value) < to else None
-    return RuleState(to, below, reading.observed_at), Crossing(kind, level, previous, reading)
+    crossing = Crossing(
+        move.kind, ladder.name(move.level), ladder.name(move.previous), reading, value, reading.unit
+    )
+    return state, crossing
