@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 from floodwatch import yamlsource
-from floodwatch.durations import Duration
+from floodwatch.durations import Duration, parse_duration
 from floodwatch.errors import ConfigError, Problem
 
 DEFAULT_DATABASE = "sqlite:///var/floodwatch.db"
@@ -51,19 +59,47 @@ class Level(Strict):
     name_en: str
     grade: str
     cap_severity: Literal["Minor", "Moderate", "Severe", "Extreme"]
+    aliases: list[str] = Field(default_factory=list)  # other names rules may use for it
 
 
+# Chinese water-level names (设防/警戒/保证, in hydrological databases FRZ/WRZ/GRZ) and NWS flood
+# categories (action/minor/moderate/major) are accepted as names of the four colours.
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(id="blue", name_zh="蓝色", name_en="Blue", grade="IV", cap_severity="Minor"),
-    Level(id="yellow", name_zh="黄色", name_en="Yellow", grade="III", cap_severity="Moderate"),
-    Level(id="orange", name_zh="橙色", name_en="Orange", grade="II", cap_severity="Severe"),
-    Level(id="red", name_zh="红色", name_en="Red", grade="I", cap_severity="Extreme"),
-)
+    Level(id="blue", name_zh="蓝色", name_en="Blue", grade="IV", cap_severity="Minor",
+          aliases=["设防", "FRZ", "action"]),
+    Level(id="yellow", name_zh="黄色", name_en="Yellow", grade="III", cap_severity="Moderate",
+          aliases=["警戒", "WRZ", "minor", "flood"]),
+    Level(id="orange", name_zh="橙色", name_en="Orange", grade="II", cap_severity="Severe",
+          aliases=["moderate"]),
+    Level(id="red", name_zh="红色", name_en="Red", grade="I", cap_severity="Extreme",
+          aliases=["保证", "GRZ", "major"]),
+)  # fmt: skip
+
+
+class Maintenance(Strict):
+    """A time when a station's alerts are evaluated and logged but nobody is paged."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-07-01T09:00:00+08:00")
+        return value
 
 
 class Station(Strict):
     id: Name
     name: str
+    expect_every: Duration | None = None  # the feed's cadence: silence is measured against it
+    min: float | None = None  # hard limits: a reading outside them is rejected
+    max: float | None = None
+    max_rate: float | None = Field(default=None, gt=0)  # plausible change per hour (spikes)
+    unit: str | None = None  # the unit of min, max and max_rate (default: the reading's)
+    maintenance: list[Maintenance] = Field(default_factory=list)
 
 
 class PluginSettings(BaseModel):
@@ -90,7 +126,7 @@ class NotifierSettings(PluginSettings):
 class Step(Strict):
     """One rung of a threshold ladder: the alert reaches `level` when the value is >= `value`."""
 
-    level: Name
+    level: str = Field(min_length=1)
     value: float
 
 
@@ -117,6 +153,93 @@ class ThresholdRule(Strict):
                     f"{lower.level} ({lower.value})"
                 )
         return steps
+
+
+class RainStep(Strict):
+    """One level of a rainfall table: reached when any window's sum is >= its amount."""
+
+    level: str = Field(min_length=1)
+    over: dict[str, float] = Field(min_length=1)  # window ("1h", "3h", ...) -> amount
+
+    @field_validator("over")
+    @classmethod
+    def _windows(cls, over: dict[str, float]) -> dict[str, float]:
+        for window in over:
+            parse_duration(window)
+        return over
+
+
+class RainfallRule(Strict):
+    """Rain accumulated over rolling windows; the level is the highest any window reaches."""
+
+    id: Name
+    type: Literal["rainfall"]
+    station: Name
+    parameter: Name = "rain"
+    unit: str = "mm"
+    cadence: Duration  # one reading (an amount fallen since the last) every cadence
+    levels: list[RainStep] = Field(min_length=1)
+    hold: Duration = timedelta(0)
+    escalation: Name = "default"
+
+
+class RiseRule(Strict):
+    """Water rising at least `rise` per `per`, over `confirm` consecutive intervals."""
+
+    id: Name
+    type: Literal["rate_of_rise"]
+    station: Name
+    parameter: Name = "stage"
+    unit: str
+    rise: float = Field(gt=0)
+    per: Duration = timedelta(hours=1)
+    confirm: int = Field(default=2, ge=2)
+    level: str = Field(min_length=1)
+    hold: Duration = timedelta(hours=1)
+    escalation: Name = "default"
+
+
+class ForecastRule(Strict):
+    """Predicted accumulation over the next `hours` against a ladder: an advisory."""
+
+    id: Name
+    type: Literal["forecast"]
+    station: Name
+    parameter: Name = "rain_forecast"
+    unit: str = "mm"
+    window: Duration = timedelta(hours=24)
+    levels: list[Step] = Field(min_length=1)
+    escalation: Name = "default"
+
+
+def _rule_type(value: Any) -> str | None:
+    """A rule's `type`, "threshold" when left out."""
+    if isinstance(value, dict):
+        kind = value.get("type", "threshold")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "type", None)
+
+
+AnyRule = ThresholdRule | RainfallRule | RiseRule | ForecastRule
+Rule = Annotated[
+    Annotated[ThresholdRule, Tag("threshold")]
+    | Annotated[RainfallRule, Tag("rainfall")]
+    | Annotated[RiseRule, Tag("rate_of_rise")]
+    | Annotated[ForecastRule, Tag("forecast")],
+    Discriminator(
+        _rule_type,
+        custom_error_type="rule_type",
+        custom_error_message="type must be threshold, rainfall, rate_of_rise or forecast",
+    ),
+]
+
+
+class Silence(Strict):
+    """A station with `expect_every` silent for `factor` times that long raises a data alert."""
+
+    factor: float = Field(default=3.0, gt=1)
+    level: str = "blue"
+    escalation: Name = "default"
 
 
 class EscalationStep(Strict):
@@ -172,7 +295,8 @@ class Settings(Strict):
     levels: list[Level] = Field(default_factory=lambda: list(DEFAULT_LEVELS), min_length=1)
     stations: list[Station] = Field(default_factory=list)
     feeds: list[FeedSettings] = Field(default_factory=list)
-    rules: list[ThresholdRule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    silence: Silence = Silence()
     escalation: dict[Name, EscalationPolicy]
     notifiers: list[NotifierSettings] = Field(min_length=1)
     escalation_tick: Duration = timedelta(seconds=15)
@@ -205,7 +329,7 @@ class Config:
     def level(self, level_id: str) -> Level:
         return next(lv for lv in self.settings.levels if lv.id == level_id)
 
-    def rule(self, rule_id: str) -> ThresholdRule:
+    def rule(self, rule_id: str) -> AnyRule:
         return next(r for r in self.settings.rules if r.id == rule_id)
 
     def station(self, station_id: str) -> Station:
@@ -258,6 +382,16 @@ def load_config(
     return Config(settings=settings, path=path, plugin_options=options, doc=doc)
 
 
+def level_ids(levels: Sequence[Level]) -> dict[str, str]:
+    """Every name a rule may use for a level (its id and aliases) -> the level's id."""
+    out: dict[str, str] = {}
+    for lv in levels:
+        out[lv.id] = lv.id
+        for alias in lv.aliases:
+            out.setdefault(alias, lv.id)
+    return out
+
+
 def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -275,6 +409,13 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
     unique("rules", [r.id for r in s.rules])
     unique("notifiers", [n.name for n in s.notifiers])
     level_order = [lv.id for lv in s.levels]
+    ids = level_ids(s.levels)
+    known_levels = (
+        "levels are "
+        + ", ".join(level_order)
+        + "; aliases "
+        + ", ".join(a for lv in s.levels for a in lv.aliases)
+    )
     stations = {st.id for st in s.stations}
     notifiers = {n.name for n in s.notifiers}
     for i, rule in enumerate(s.rules):
@@ -288,24 +429,47 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
                     ("rules", i, "escalation"), f"unknown escalation policy {rule.escalation!r}"
                 )
             )
+        named: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(rule, RiseRule):
+            named.append((("rules", i, "level"), rule.level))
+        else:
+            steps: Sequence[Step | RainStep] = rule.levels
+            named.extend(
+                (("rules", i, "levels", j, "level"), st.level) for j, st in enumerate(steps)
+            )
         ranks = []
-        for j, step in enumerate(rule.levels):
-            if step.level not in level_order:
-                problems.append(
-                    doc.problem(
-                        ("rules", i, "levels", j, "level"),
-                        f"unknown level {step.level!r} (levels are {', '.join(level_order)})",
-                    )
-                )
+        for loc, name in named:
+            if name not in ids:
+                problems.append(doc.problem(loc, f"unknown level {name!r} ({known_levels})"))
             else:
-                ranks.append(level_order.index(step.level))
-        if ranks != sorted(set(ranks)):
+                ranks.append(level_order.index(ids[name]))
+        if not isinstance(rule, RiseRule) and ranks != sorted(set(ranks)):
             problems.append(
                 doc.problem(
                     ("rules", i, "levels"),
                     "levels must follow the order of the level list, each once",
                 )
             )
+    if s.silence.level not in ids:
+        problems.append(
+            doc.problem(("silence", "level"), f"unknown level {s.silence.level!r} ({known_levels})")
+        )
+    if s.silence.escalation not in s.escalation:
+        problems.append(
+            doc.problem(
+                ("silence", "escalation"), f"unknown escalation policy {s.silence.escalation!r}"
+            )
+        )
+    for i, st in enumerate(s.stations):
+        if st.min is not None and st.max is not None and st.min >= st.max:
+            problems.append(
+                doc.problem(("stations", i, "max"), f"max {st.max} is not above min {st.min}")
+            )
+        for j, window in enumerate(st.maintenance):
+            if window.end <= window.start:
+                problems.append(
+                    doc.problem(("stations", i, "maintenance", j, "end"), "end is not after start")
+                )
     for name, policy in s.escalation.items():
         for j, esc in enumerate(policy.steps):
             for k, channel in enumerate(esc.channels or []):

@@ -82,10 +82,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 class Route:
-    """What the local HTTP server answers for one path: status, body, content type."""
+    """What the local HTTP server answers for one path: status, body, content type; `delay`
+    seconds before answering (a slow server, for timeouts); extra response `headers`."""
 
-    def __init__(self, body: bytes, status: int = 200, content_type: str = "application/json"):
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        content_type: str = "application/json",
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ):
         self.body, self.status, self.content_type = body, status, content_type
+        self.delay, self.headers = delay, dict(headers or {})
 
 
 class LocalHTTPServer:
@@ -94,6 +103,7 @@ class LocalHTTPServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._stopping = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,17 +111,27 @@ class LocalHTTPServer:
                 server.requests.append(("GET", self.path, dict(self.headers)))
                 path = self.path.split("?", 1)[0]
                 route = server.routes.get(path) or Route(b'{"error": "not found"}', 404)
-                self.send_response(route.status)
-                self.send_header("Content-Type", route.content_type)
-                self.send_header("Content-Length", str(len(route.body)))
-                self.end_headers()
-                self.wfile.write(route.body)
+                if route.delay and server._stopping.wait(route.delay):
+                    return  # the server is stopping: don't hold its shutdown up
+                try:
+                    self.send_response(route.status)
+                    self.send_header("Content-Type", route.content_type)
+                    self.send_header("Content-Length", str(len(route.body)))
+                    for name, value in route.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting (a timeout test): nothing to answer
 
             def log_message(self, *args: object) -> None:
                 return
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits up to one, and every test stops a server
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -124,15 +144,18 @@ class LocalHTTPServer:
         body: bytes | str,
         status: int = 200,
         content_type: str = "application/json",
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
     ) -> str:
         data = body.encode("utf-8") if isinstance(body, str) else body
-        self.routes[path] = Route(data, status, content_type)
+        self.routes[path] = Route(data, status, content_type, delay, headers)
         return self.url + path
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

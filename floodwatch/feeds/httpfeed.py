@@ -42,7 +42,11 @@ class PollOptions(BaseModel):
 
 
 class _Retryable(Exception):
-    """An attempt failed in a way another attempt may not."""
+    """An attempt failed in a way another attempt may not; `retry_after` is the server's ask."""
+
+    def __init__(self, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -107,7 +111,7 @@ class HttpFeed:
                     raise FeedError(
                         f"feed {self.name}: GET {url} failed after {attempts} attempt(s): {exc}"
                     ) from exc
-                wait = min(max(delay, _retry_after(exc)), p.backoff_max)
+                wait = min(max(delay, _seconds(exc.retry_after)), p.backoff_max)
                 log.warning(
                     "feed %s: GET %s failed (attempt %d of %d): %s; retrying in %gs",
                     self.name, url, attempt, attempts, exc, wait,
@@ -121,7 +125,10 @@ class HttpFeed:
     ) -> Any:
         try:
             response = self._session.get(
-                url, params=dict(params or {}), headers=dict(headers or {}), timeout=self._poll.timeout
+                url,
+                params=dict(params or {}),
+                headers=dict(headers or {}),
+                timeout=self._poll.timeout,
             )
         except requests.Timeout:
             raise _Retryable(f"no answer within {self._poll.timeout:g}s") from None
@@ -130,9 +137,10 @@ class HttpFeed:
         except requests.RequestException as exc:
             raise FeedError(f"feed {self.name}: GET {url} failed: {exc}") from exc
         if response.status_code in RETRYABLE_STATUS:
-            err = _Retryable(f"HTTP {response.status_code} {response.reason}")
-            err.retry_after = response.headers.get("Retry-After")  # type: ignore[attr-defined]
-            raise err
+            raise _Retryable(
+                f"HTTP {response.status_code} {response.reason}",
+                response.headers.get("Retry-After"),
+            )
         if response.status_code >= 400:
             raise FeedError(
                 f"feed {self.name}: GET {url} answered HTTP {response.status_code} "
@@ -147,9 +155,8 @@ class HttpFeed:
             raise _Retryable(f"the body is not JSON: {exc}") from None
 
 
-def _retry_after(exc: Exception) -> float:
+def _seconds(raw: str | None) -> float:
     """Seconds the server asked us to wait (Retry-After in seconds), or 0."""
-    raw = getattr(exc, "retry_after", None)
     try:
         return max(float(raw), 0.0) if raw is not None else 0.0
     except ValueError:
