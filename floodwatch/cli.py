@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from floodwatch import __version__
 from floodwatch.app import App, build_app, check
+from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
@@ -269,6 +270,9 @@ def plugins() -> None:
         click.echo(f"{group}:")
         for name in sorted(names):
             click.echo(f"  {name:<12} {registry.origins[f'{group}:{name}']}")
+
+
+main.add_command(roster)
 
 
 def _duration(text: str, option: str) -> Any:

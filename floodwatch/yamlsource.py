@@ -122,7 +122,7 @@ def _build(
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append(doc.problem(loc, "YAML merge keys (<<) are not supported"))
                 continue
-            key = _constructor.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loc, doc, problems)
             if not isinstance(key, str | int):
                 key = str(key)
             child = (*loc, key)
@@ -140,10 +140,22 @@ def _build(
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*loc, i), doc, problems, env) for i, item in enumerate(node.value)]
-    value = _constructor.construct_object(node, deep=True)
+    value = _scalar(node, loc, doc, problems)
     if isinstance(value, str) and "${" in value:
         return _expand(value, loc, doc, problems, env)
     return value
+
+
+def _scalar(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]) -> Any:
+    """Construct a scalar; an impossible value (a date like 2026-06-31) is a located problem."""
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except ValueError as exc:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        what = "date or time" if node.tag.endswith(":timestamp") else "value"
+        message = f"{node.value!r} is not a valid {what}: {exc}"
+        problems.append(Problem(doc.file, line, col, dotted(loc), message))
+        return str(node.value)
 
 
 def _expand(

@@ -1,131 +1,728 @@
-"""Roster YAML files -> a validated Roster. Any error rejects every file given, whole."""
+"""Roster YAML files -> a validated Roster. Any error rejects every file given, whole.
+
+Each entry (person, role, rotation, ...) is validated on its own, so one bad entry does not hide
+the problems of the others; cross-references are checked across all files once every entry has
+its shape. Every problem names ``file:line:col: key.path``.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import date, time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, model_validator
 
 from floodwatch import yamlsource
-from floodwatch.config import Name, TimeZone
+from floodwatch.config import TimeZone
+from floodwatch.durations import format_duration, parse_duration
 from floodwatch.errors import ConfigError, Problem
-from floodwatch.roster.model import Person, Roster, Rotation
+from floodwatch.roster.model import (
+    Assignment,
+    Override,
+    Person,
+    Role,
+    Roster,
+    Rotation,
+    Season,
+    Span,
+    Swap,
+)
+
+M = TypeVar("M", bound=BaseModel)
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MONTH_DAY = re.compile(r"^(\d\d)-(\d\d)$")
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+_WHEN = re.compile(r"^\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d)?)?(Z|[+-]\d\d:?\d\d)?$")
+SHIFT_HOURS = (4, 6, 8, 12, 24)
+LANGUAGES = ("zh-CN", "en")
+MAX_SHIFT_DAYS = 28
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, str) and _ID.match(value):
+        return value
+    raise ValueError(
+        f"expected an id of letters, digits, '.', '_' or '-' (e.g. li.ming), found {value!r}"
+    )
+
+
+def _phone(value: Any) -> str:
+    if isinstance(value, str) and _E164.match(value):
+        return value
+    raise ValueError(
+        'expected a phone number in E.164 form: "+", country code and number, no spaces '
+        f'(e.g. "+8613800000001"), found {value!r}'
+    )
+
+
+def _email(value: Any) -> str:
+    if isinstance(value, str) and _EMAIL.match(value):
+        return value
+    raise ValueError(f"expected an e-mail address such as li.ming@example.org, found {value!r}")
+
+
+def _language(value: Any) -> str:
+    if value in LANGUAGES:
+        return str(value)
+    raise ValueError(f"expected one of {', '.join(LANGUAGES)}, found {value!r}")
+
+
+def _chat_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(f"expected this person's id on the chat service, found {value!r}")
 
 
 def _handover(value: Any) -> time:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        # YAML 1.1 reads an unquoted 08:00 as a sexagesimal integer (480)
+        # YAML 1.1 reads an unquoted 8:00 as a sexagesimal integer (480)
         return time(value // 60, value % 60)
     if isinstance(value, str) and (m := _HHMM.match(value)):
         return time(int(m.group(1)), int(m.group(2)))
     raise ValueError(f'expected a local time as "HH:MM" (e.g. "08:00"), found {value!r}')
 
 
-Handover = Annotated[time, BeforeValidator(_handover)]
-E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]
+def _shift_length(value: Any) -> timedelta:
+    if value == "weekly":
+        return timedelta(days=7)
+    try:
+        length = parse_duration(value)
+    except ValueError:
+        length = timedelta(0)
+    hours = length / timedelta(hours=1)
+    if hours in SHIFT_HOURS or (
+        length.days and length == timedelta(days=length.days) and length.days <= MAX_SHIFT_DAYS
+    ):
+        return length
+    raise ValueError(
+        "expected 24h (the default), 12h, 8h, 6h, 4h, a number of days such as 2d, "
+        f'or "weekly", found {value!r}'
+    )
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date such as 2026-06-01, found {value!r}")
+
+
+def _when(value: Any) -> date:
+    """A date, or a date and time (local to the roster unless it carries an offset)."""
+    if isinstance(value, date):  # datetimes too
+        return value
+    if isinstance(value, str) and _WHEN.match(value.strip()):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if _DATE.match(text) else datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(
+        'expected a date (2026-06-10) or a local date and time ("2026-06-10 08:00"), '
+        f"found {value!r}"
+    )
+
+
+def _season_day(value: Any) -> date | tuple[int, int]:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        if m := _MONTH_DAY.match(value):
+            month, day = int(m.group(1)), int(m.group(2))
+            try:
+                date(2000, month, day)  # a leap year, so 02-29 is allowed
+                return (month, day)
+            except ValueError:
+                pass
+        elif _DATE.match(value):
+            return _date(value)
+    raise ValueError(
+        'expected a month and day such as "05-01" (every year) or a date such as 2026-05-01, '
+        f"found {value!r}"
+    )
+
+
+Id = Annotated[str, BeforeValidator(_id)]
+Phone = Annotated[str, BeforeValidator(_phone)]
+Email = Annotated[str, BeforeValidator(_email)]
+ChatId = Annotated[str, BeforeValidator(_chat_id)]
+Language = Annotated[str, PlainValidator(_language)]
+Handover = Annotated[time, PlainValidator(_handover)]
+ShiftLength = Annotated[timedelta, PlainValidator(_shift_length)]
+Day = Annotated[date, PlainValidator(_date)]
+When = Annotated[date, PlainValidator(_when)]
+SeasonDay = Annotated[date | tuple[int, int], PlainValidator(_season_day)]
+Text = Annotated[str, Field(min_length=1)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+class RosterFile(_Strict):
+    """The top level of a roster file; each list entry is validated on its own."""
+
+    version: Literal[1]
+    timezone: TimeZone | None = None
+    roles: list[Any] = Field(default_factory=list)
+    people: list[Any] = Field(default_factory=list)
+    rotations: list[Any] = Field(default_factory=list)
+    seasons: list[Any] = Field(default_factory=list)
+    unavailable: list[Any] = Field(default_factory=list)
+    swaps: list[Any] = Field(default_factory=list)
+    overrides: list[Any] = Field(default_factory=list)
+
+
 class PersonEntry(_Strict):
-    id: Name
-    name: str = Field(min_length=1)
-    language: Literal["zh-CN", "en"] = "zh-CN"
-    phone: E164 | None = None
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    id: Id
+    name: Text
+    language: Language = "zh-CN"
+    phone: Phone | None = None
+    phones: list[Phone] | None = None
+    email: Email | None = None
+    chat: dict[Id, ChatId] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_way_to_give_phones(self) -> PersonEntry:
+        if self.phone is not None and self.phones is not None:
+            raise ValueError("give phone (one number) or phones (a list), not both")
+        return self
+
+
+class RoleEntry(_Strict):
+    id: Id
+    name: Text | None = None
+    description: str = ""
 
 
 class RotationEntry(_Strict):
-    role: Name
-    members: list[Name] = Field(min_length=1)
+    role: Id
+    members: list[Id]
     per_shift: int = Field(default=1, ge=1)
+    shift: ShiftLength = timedelta(days=1)
     handover: Handover = time(8, 0)
-    anchor: date
+    anchor: Day
+    timezone: TimeZone | None = None
 
-    @field_validator("members")
-    @classmethod
-    def _distinct(cls, members: list[str]) -> list[str]:
-        dupes = sorted({m for m in members if members.count(m) > 1})
+    @model_validator(mode="after")
+    def _members(self) -> RotationEntry:
+        if not self.members:
+            raise ValueError("a rotation needs at least one member")
+        dupes = sorted({m for m in self.members if self.members.count(m) > 1})
         if dupes:
             raise ValueError(f"a member is listed twice: {', '.join(dupes)}")
-        return members
+        return self
 
 
-class RosterFile(_Strict):
-    version: Literal[1]
-    timezone: TimeZone | None = None
-    people: list[PersonEntry] = Field(default_factory=list)
-    rotations: list[RotationEntry] = Field(default_factory=list)
+class SeasonEntry(_Strict):
+    name: Text
+    from_: SeasonDay = Field(alias="from")
+    to: SeasonDay
+    staffing: dict[Id, Annotated[int, Field(ge=0)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> SeasonEntry:
+        if isinstance(self.from_, tuple) != isinstance(self.to, tuple):
+            raise ValueError(
+                'give from and to both as month-day ("05-01", every year) or both as dates'
+            )
+        if isinstance(self.from_, date) and isinstance(self.to, date) and self.to < self.from_:
+            raise ValueError(f"to ({self.to}) is before from ({self.from_})")
+        return self
+
+
+class UnavailableEntry(_Strict):
+    person: Id
+    from_: When = Field(alias="from")
+    to: When
+    reason: Text
+
+
+class SwapSide(_Strict):
+    person: Id
+    shift: When
+
+
+class SwapEntry(_Strict):
+    role: Id
+    first: SwapSide
+    second: SwapSide
+    reason: Text
+
+
+class OverrideEntry(_Strict):
+    role: Id
+    from_: When = Field(alias="from")
+    to: When
+    replace: Id | None = None
+    with_: Id | None = Field(default=None, alias="with")
+    add: Id | None = None
+    remove: Id | None = None
+    reason: Text
+
+    @model_validator(mode="after")
+    def _one_change(self) -> OverrideEntry:
+        actions = [a for a in ("replace", "add", "remove") if getattr(self, a) is not None]
+        if not actions and self.with_ is None:
+            raise ValueError("say what changes: replace (with with), add or remove")
+        if len(actions) > 1:
+            raise ValueError(
+                f"one change per override, found {' and '.join(actions)}: "
+                "write one override for each change"
+            )
+        if self.replace is not None and self.with_ is None:
+            raise ValueError("replace needs with: the person who takes the place")
+        if self.with_ is not None and self.replace is None:
+            raise ValueError("with needs replace: the person whose place is taken")
+        if self.replace is not None and self.replace == self.with_:
+            raise ValueError("replace and with name the same person")
+        return self
+
+
+@dataclass
+class _File:
+    doc: yamlsource.Document
+    top: RosterFile
+    zone: ZoneInfo
+    people: list[tuple[int, PersonEntry]] = field(default_factory=list)
+    roles: list[tuple[int, RoleEntry]] = field(default_factory=list)
+    rotations: list[tuple[int, RotationEntry]] = field(default_factory=list)
+    seasons: list[tuple[int, SeasonEntry]] = field(default_factory=list)
+    unavailable: list[tuple[int, UnavailableEntry]] = field(default_factory=list)
+    swaps: list[tuple[int, SwapEntry]] = field(default_factory=list)
+    overrides: list[tuple[int, OverrideEntry]] = field(default_factory=list)
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        return f"{self.doc.file}:{self.doc.where(loc)[0]}"
+
+
+@dataclass
+class _Known:
+    """Ids seen anywhere, valid or not, so one bad entry does not cause a cascade of errors."""
+
+    people: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)
+    rotation_roles: set[str] = field(default_factory=set)
+    roles_declared: bool = False
 
 
 def load_rosters(
-    paths: Sequence[str | Path], default_zone: TimeZone, *, env: Mapping[str, str] | None = None
+    paths: Sequence[str | Path], default_zone: ZoneInfo, *, env: Mapping[str, str] | None = None
 ) -> Roster:
-    """Load and merge roster files; ids must be unique across all of them."""
+    """Load and merge roster files; ids must be unique across all of them.
+
+    Raises ConfigError listing every problem found, each with its file, line and column.
+    """
     problems: list[Problem] = []
-    parsed: list[tuple[yamlsource.Document, RosterFile]] = []
+    known = _Known()
+    files: list[_File] = []
     for path in paths:
         try:
             doc = yamlsource.load(path, env=env)
-            parsed.append((doc, yamlsource.validate(RosterFile, doc)))
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-
-    people: dict[str, Person] = {}
-    where: dict[str, str] = {}
-    for doc, roster in parsed:
-        for i, p in enumerate(roster.people):
-            if p.id in people:
-                problems.append(
-                    doc.problem(
-                        ("people", i, "id"),
-                        f"duplicate person id {p.id!r} (first in {where[p.id]})",
-                    )
-                )
-                continue
-            people[p.id] = Person(p.id, p.name, p.language, p.phone, p.email)
-            line, _ = doc.where(("people", i, "id"))
-            where[p.id] = f"{doc.file}:{line}"
-
-    rotations: list[Rotation] = []
-    roles: dict[str, str] = {}
-    for doc, roster in parsed:
-        zone = roster.timezone or default_zone
-        for i, r in enumerate(roster.rotations):
-            for j, member in enumerate(r.members):
-                if member not in people:
-                    problems.append(
-                        doc.problem(("rotations", i, "members", j), f"unknown person {member!r}")
-                    )
-            if r.per_shift > len(r.members):
-                problems.append(
-                    doc.problem(
-                        ("rotations", i, "per_shift"),
-                        f"{r.per_shift} per shift but only {len(r.members)} members",
-                    )
-                )
-            if r.role in roles:
-                problems.append(
-                    doc.problem(
-                        ("rotations", i, "role"),
-                        f"role {r.role!r} already has a rotation (in {roles[r.role]})",
-                    )
-                )
-            line, _ = doc.where(("rotations", i, "role"))
-            roles[r.role] = f"{doc.file}:{line}"
-            rotations.append(
-                Rotation(r.role, tuple(r.members), r.per_shift, r.handover, r.anchor, zone)
+            continue
+        if not isinstance(doc.data, dict):
+            problems.append(
+                doc.problem((), "expected a mapping (version, people, roles, rotations, ...)")
             )
-    if problems:
+            continue
+        try:
+            top = yamlsource.validate(RosterFile, doc)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        f = _File(doc, top, top.timezone or default_zone)
+        known.roles_declared |= "roles" in doc.data
+        _entries(f, problems, known)
+        files.append(f)
+    if not files and not problems:
+        raise ConfigError([Problem("", 1, 1, "rosters", "no roster files given")])
+    roster = _merge(files, problems, known, default_zone)
+    if problems or roster is None:
         raise ConfigError(problems)
-    return Roster(people=people, rotations=tuple(rotations))
+    return roster
+
+
+_ID_KEYS = {
+    "people": ("id", "people"),
+    "roles": ("id", "roles"),
+    "rotations": ("role", "rotation_roles"),
+}
+
+
+def _entries(f: _File, problems: list[Problem], known: _Known) -> None:
+    """Validate each entry of each section, keeping the good ones and the ids of all."""
+    sections: list[tuple[str, type[BaseModel], list[Any]]] = [
+        ("people", PersonEntry, f.people),
+        ("roles", RoleEntry, f.roles),
+        ("rotations", RotationEntry, f.rotations),
+        ("seasons", SeasonEntry, f.seasons),
+        ("unavailable", UnavailableEntry, f.unavailable),
+        ("swaps", SwapEntry, f.swaps),
+        ("overrides", OverrideEntry, f.overrides),
+    ]
+    for name, model, out in sections:
+        for i, item in enumerate(getattr(f.top, name)):
+            if isinstance(item, dict):
+                key, ids = _ID_KEYS.get(name, ("", ""))
+                if key and isinstance(item.get(key), str):
+                    getattr(known, ids).add(item[key])
+            try:
+                out.append((i, yamlsource.validate(model, f.doc, (name, i), item)))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+
+
+def _merge(
+    files: list[_File], problems: list[Problem], known: _Known, default_zone: ZoneInfo
+) -> Roster | None:
+    merger = _Merger(files, problems, known)
+    merger.people_and_roles()
+    merger.rotations()
+    merger.seasons()
+    merger.unavailability()
+    merger.swaps()
+    zone = files[0].top.timezone if files and files[0].top.timezone else default_zone
+    # who is on duty can only be worked out from valid rotations; the other checks run anyway
+    merger.overrides(None if problems else merger.roster(zone))
+    return None if problems else merger.roster(zone)
+
+
+class _Merger:
+    """Cross-checks across all files, section by section; each problem is added to `problems`."""
+
+    def __init__(self, files: list[_File], problems: list[Problem], known: _Known) -> None:
+        self.files, self.problems, self.known = files, problems, known
+        self.people: dict[str, Person] = {}
+        self.roles: dict[str, Role] = {}
+        self.entries: dict[str, tuple[_File, int, RotationEntry]] = {}
+        self.rotations_by_role: dict[str, Rotation] = {}
+        self.season_list: list[Season] = []
+        self.spans: dict[str, list[Span]] = {}
+        self.swap_list: list[Swap] = []
+        self.override_list: list[Override] = []
+
+    def err(self, f: _File, loc: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(f.doc.problem(loc, message))
+
+    def person_known(self, f: _File, loc: tuple[str | int, ...], person: str) -> bool:
+        if person in self.people:
+            return True
+        if person not in self.known.people:  # else its entry is invalid and already reported
+            self.err(f, loc, f"unknown person {person!r} (not in the people of any roster file)")
+        return False
+
+    def rotation_for(self, f: _File, loc: tuple[str | int, ...], role: str) -> Rotation | None:
+        rotation = self.rotations_by_role.get(role)
+        if rotation is None and role not in self.known.rotation_roles:
+            self.err(f, loc, f"no rotation for role {role!r}")
+        return rotation
+
+    def roster(self, zone: ZoneInfo) -> Roster:
+        spans = {p: tuple(sorted(v, key=lambda s: s.start)) for p, v in self.spans.items()}
+        return Roster(
+            self.people,
+            tuple(self.rotations_by_role.values()),
+            roles=self.roles,
+            seasons=tuple(self.season_list),
+            overrides=tuple(self.override_list),
+            swaps=tuple(self.swap_list),
+            unavailable=spans,
+            timezone=zone,
+        )
+
+    def people_and_roles(self) -> None:
+        first_at: dict[str, str] = {}
+        for f in self.files:
+            for i, p in f.people:
+                if p.id in self.people:
+                    first = first_at[p.id]
+                    self.err(
+                        f, ("people", i, "id"), f"duplicate person id {p.id!r} (first at {first})"
+                    )
+                    continue
+                phones = tuple(p.phones or ([p.phone] if p.phone else []))
+                primary = phones[0] if phones else None
+                self.people[p.id] = Person(
+                    p.id, p.name, p.language, primary, p.email, phones, p.chat
+                )
+                first_at[p.id] = f.where(("people", i, "id"))
+        role_at: dict[str, str] = {}
+        for f in self.files:
+            for i, r in f.roles:
+                if r.id in self.roles:
+                    first = role_at[r.id]
+                    self.err(
+                        f, ("roles", i, "id"), f"duplicate role id {r.id!r} (first at {first})"
+                    )
+                    continue
+                self.roles[r.id] = Role(r.id, r.name or "", r.description)
+                role_at[r.id] = f.where(("roles", i, "id"))
+                if r.id not in self.known.rotation_roles:
+                    self.err(
+                        f, ("roles", i, "id"), f"nobody can fill role {r.id!r}: no rotation has it"
+                    )
+
+    def rotations(self) -> None:
+        for f in self.files:
+            for i, r in f.rotations:
+                ok = True
+                if self.known.roles_declared and r.role not in self.known.roles:
+                    listed = ", ".join(sorted(self.roles)) or "none"
+                    msg = f"unknown role {r.role!r} (roles: {listed}); declare it under roles"
+                    self.err(f, ("rotations", i, "role"), msg)
+                    ok = False
+                if r.role in self.entries:
+                    g, j, _ = self.entries[r.role]
+                    first = g.where(("rotations", j, "role"))
+                    msg = f"role {r.role!r} already has a rotation (at {first})"
+                    self.err(f, ("rotations", i, "role"), msg)
+                    continue
+                for j, member in enumerate(r.members):
+                    # a member whose own entry is invalid keeps the rotation for later checks
+                    known = self.person_known(f, ("rotations", i, "members", j), member)
+                    ok &= known or member in self.known.people
+                if r.per_shift > len(r.members):
+                    size = len(r.members)
+                    msg = f"{r.per_shift} per shift but the rotation has only {size} member(s)"
+                    self.err(f, ("rotations", i, "per_shift"), msg)
+                    ok = False
+                if ok:
+                    self.entries[r.role] = (f, i, r)
+        for role, (f, _, r) in self.entries.items():
+            self.rotations_by_role[role] = Rotation(
+                role, tuple(r.members), r.per_shift, r.handover, r.anchor, r.timezone or f.zone,
+                r.shift,
+            )  # fmt: skip
+
+    def seasons(self) -> None:
+        placed: list[tuple[str, Season]] = []
+        for f in self.files:
+            for i, s in f.seasons:
+                season = Season(s.name, s.from_, s.to, dict(s.staffing))
+                ok = True
+                for role, count in s.staffing.items():
+                    loc = ("seasons", i, "staffing", role)
+                    rotation = self.rotation_for(f, loc, role)
+                    if rotation is None:
+                        ok = False
+                    elif count > len(rotation.members):
+                        size = len(rotation.members)
+                        msg = f"{count} per shift but the {role} rotation has only {size} member(s)"
+                        self.err(f, loc, msg)
+                        ok = False
+                for where, other in placed:
+                    common = ", ".join(sorted(set(other.staffing) & set(season.staffing)))
+                    if common and _seasons_overlap(season, other):
+                        msg = (
+                            f"overlaps season {other.name!r} (at {where}) for {common}: "
+                            "a day can be in one season only"
+                        )
+                        self.err(f, ("seasons", i, "from"), msg)
+                        ok = False
+                if ok:
+                    placed.append((f.where(("seasons", i, "from")), season))
+                    self.season_list.append(season)
+        for role, rotation in self.rotations_by_role.items():
+            relevant = tuple(s for s in self.season_list if role in s.staffing)
+            self.rotations_by_role[role] = replace(rotation, seasons=relevant)
+
+    def unavailability(self) -> None:
+        for f in self.files:
+            for i, u in f.unavailable:
+                start = _instant(u.from_, f.zone, end=False)
+                end = _instant(u.to, f.zone, end=True)
+                if end <= start:
+                    self.err(
+                        f, ("unavailable", i, "to"), f"to ({u.to}) is not after from ({u.from_})"
+                    )
+                elif self.person_known(f, ("unavailable", i, "person"), u.person):
+                    span = Span(start, end, u.reason, f.where(("unavailable", i)))
+                    self.spans.setdefault(u.person, []).append(span)
+
+    def swaps(self) -> None:
+        swapped: dict[tuple[str, int, str], str] = {}
+        for f in self.files:
+            for i, s in f.swaps:
+                rotation = self.rotation_for(f, ("swaps", i, "role"), s.role)
+                if rotation is None:
+                    continue
+                sides: list[tuple[str, int]] = []
+                for name, side in (("first", s.first), ("second", s.second)):
+                    found = self._swap_side(f, ("swaps", i, name), rotation, side, swapped)
+                    if found is not None:
+                        sides.append(found)
+                if len(sides) != 2:
+                    continue
+                (a, na), (b, nb) = sides
+                if na == nb or b in rotation.planned(na) or a in rotation.planned(nb):
+                    msg = f"{a} and {b} are on the same {s.role} shift: nothing to swap"
+                    self.err(f, ("swaps", i), msg)
+                    continue
+                at = f.where(("swaps", i))
+                swapped[(s.role, na, a)] = swapped[(s.role, nb, b)] = at
+                self.swap_list.append(Swap(s.role, a, na, b, nb, s.reason, at))
+
+    def _swap_side(
+        self, f: _File, loc: tuple[str | int, ...], rotation: Rotation, side: SwapSide,
+        swapped: dict[tuple[str, int, str], str],
+    ) -> tuple[str, int] | None:  # fmt: skip
+        if not self.person_known(f, (*loc, "person"), side.person):
+            return None
+        n = _shift_number(rotation, side.shift)
+        if isinstance(n, str):
+            self.err(f, (*loc, "shift"), n)
+            return None
+        planned = rotation.planned(n)
+        when = _show(rotation.local_start(n))
+        role = rotation.role
+        if side.person not in planned:
+            on = ", ".join(planned) or "nobody"
+            msg = (
+                f"{side.person} is not on the {role} shift of {when} (the rotation puts {on} there)"
+            )
+            self.err(f, (*loc, "person"), msg)
+            return None
+        if (role, n, side.person) in swapped:
+            first = swapped[(role, n, side.person)]
+            msg = f"{side.person}'s {role} shift of {when} is already swapped (at {first})"
+            self.err(f, (*loc, "person"), msg)
+            return None
+        return side.person, n
+
+    def overrides(self, plain: Roster | None) -> None:
+        """Checked against the roster with swaps and skips applied (`plain`), if valid."""
+        for f in self.files:
+            for i, o in f.overrides:
+                rotation = self.rotation_for(f, ("overrides", i, "role"), o.role)
+                if rotation is None:
+                    continue
+                override = self._override(f, i, o, rotation, plain)
+                if override is not None:
+                    self.override_list.append(override)
+
+    def _override(
+        self, f: _File, i: int, o: OverrideEntry, rotation: Rotation, plain: Roster | None
+    ) -> Override | None:
+        zone = rotation.timezone
+        start = _aligned(o.from_, rotation, end=False)
+        end = _aligned(o.to, rotation, end=True)
+        span = f"{_show(start.astimezone(zone))} and {_show(end.astimezone(zone))}"
+        if end <= start:
+            msg = f"to is not after from (from {span.replace(' and ', ' to ')})"
+            self.err(f, ("overrides", i, "to"), msg)
+            return None
+        ok = True
+        changes = (("replace", o.replace), ("with", o.with_), ("add", o.add), ("remove", o.remove))
+        for key, person in changes:
+            if person is not None:
+                ok &= self.person_known(f, ("overrides", i, key), person)
+        if not ok:
+            return None
+        leaving = o.replace or o.remove
+        segments = _bounded(plain, o.role, start, end) if plain else iter([])
+        if plain and leaving and not any(leaving in a.people for _, _, a in segments):
+            msg = f"{leaving} is not on {o.role} duty between {span}"
+            self.err(f, ("overrides", i, "replace" if o.replace else "remove"), msg)
+            ok = False
+        coming = o.with_ or o.add
+        if plain and coming and (busy := plain.busy(coming, start, end)) is not None:
+            msg = f"{coming} is unavailable then ({busy.reason}, at {busy.where})"
+            self.err(f, ("overrides", i, "with" if o.with_ else "add"), msg)
+            ok = False
+        where = f.where(("overrides", i))
+        override = Override(
+            o.role, start, end, o.reason, o.replace, o.with_, o.add, o.remove, where
+        )
+        for other in self.override_list:
+            common = ", ".join(sorted(other.persons & override.persons))
+            if other.role == o.role and common and start < other.end and other.start < end:
+                msg = f"contradicts the override at {other.where}: both change {common} then"
+                self.err(f, ("overrides", i), msg)
+                return None
+        return override if ok else None
+
+
+def _bounded(
+    roster: Roster, role: str, start: datetime, end: datetime, limit: int = 20_000
+) -> Iterator[tuple[datetime, datetime, Assignment]]:
+    """The segments of [start, end), at most `limit` of them (an override spanning years)."""
+    for k, segment in enumerate(roster.segments(role, start, end)):
+        if k >= limit:
+            return
+        yield segment
+
+
+def _instant(value: date, zone: ZoneInfo, *, end: bool) -> datetime:
+    """A date means the whole day (from its start, to the end of it); times are local."""
+    if isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=zone)
+        return when.astimezone(UTC)
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def _aligned(value: date, rotation: Rotation, *, end: bool) -> datetime:
+    """Override bounds: a date means from the handover that day / to the handover after it."""
+    if isinstance(value, datetime):
+        return _instant(value, rotation.timezone, end=end)
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, rotation.handover, rotation.timezone).astimezone(UTC)
+
+
+def _shift_number(rotation: Rotation, when: date) -> int | str:
+    """The shift a swap names, by its start date (24 h and longer) or start time; or why not."""
+    zone, role = rotation.timezone, rotation.role
+    if isinstance(when, datetime):
+        at = _instant(when, zone, end=False)
+        n = rotation.index_at(at)
+        if rotation.start_utc(n) != at:
+            holding = _show(rotation.local_start(n))
+            shown = _show(at.astimezone(zone))
+            return f"no {role} shift starts at {shown} (the one holding it starts {holding})"
+        return n
+    n = rotation.index_at(_aligned(when, rotation, end=False))
+    if rotation.local_start(n).date() != when:
+        holding = _show(rotation.local_start(n))
+        return f"no {role} shift starts on {when} (the one holding it starts {holding})"
+    if rotation.length < timedelta(days=1):
+        length = format_duration(rotation.length)
+        return (
+            f"{role} shifts are {length} long, so several start on {when}: "
+            f'give the start time, e.g. "{when} {rotation.handover:%H:%M}"'
+        )
+    return n
+
+
+def _seasons_overlap(a: Season, b: Season) -> bool:
+    if isinstance(a.first, date) and isinstance(b.first, date):
+        assert isinstance(a.last, date) and isinstance(b.last, date)
+        return a.first <= b.last and b.first <= a.last
+    if isinstance(a.first, date):
+        a, b = b, a
+    if isinstance(b.first, date):  # a recurs every year, b is dated
+        assert isinstance(b.last, date)
+        days = min((b.last - b.first).days, 366)
+        return any(a.contains(b.first + timedelta(days=d)) for d in range(days + 1))
+    year = [date(2000, 1, 1) + timedelta(days=d) for d in range(366)]
+    return any(a.contains(d) and b.contains(d) for d in year)
+
+
+def _show(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M}"
