@@ -1,8 +1,14 @@
-"""Message texts, Mandarin (zh-CN) by default and English per person."""
+"""Message texts, Mandarin (zh-CN) by default and English per person.
+
+Alert messages are built from two parts: what was observed (depends on the rule's kind: a water
+level, a rain sum over a window, a rate of rise, a forecast, silence, an official warning) and
+what happened to the alert (opened, raised, escalated, lowered, cleared).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from floodwatch.config import Level
 
@@ -25,48 +31,78 @@ class AlertFacts:
     previous: Level | None
     at: str  # local time, e.g. "2018-05-28 05:30 CST"
     waited_minutes: int = 0
+    kind: str = "threshold"  # the rule type
+    window: str = ""  # rainfall and forecast: the window, e.g. "3h"
+    headline: str = ""  # official warnings: the issuer's headline
+
+
+def _observed(language: str, f: AlertFacts) -> str:
+    """What was observed, as a phrase: "Patapsco水位20.63 ft" / "Patapsco stage at 20.63 ft"."""
+    value = f"{f.value:g} {f.unit}"
+    zh = language == "zh-CN"
+    if f.kind == "rainfall":
+        return (
+            f"{f.station}{f.window}累计雨量{value}"
+            if zh
+            else f"{f.station}: {value} of rain in {f.window}"
+        )
+    if f.kind == "rate_of_rise":
+        return f"{f.station}水位上涨{value}" if zh else f"{f.station} rising at {value}"
+    if f.kind == "forecast":
+        return (
+            f"{f.station}预报未来{f.window}雨量{value}"
+            if zh
+            else f"{f.station}: {value} of rain forecast in the next {f.window}"
+        )
+    if f.kind == "official":
+        return f.headline or f.station
+    what = _PARAMETER_ZH.get(f.parameter, f.parameter) if zh else f.parameter
+    return f"{f.station}{what}{value}" if zh else f"{f.station} {what} at {value}"
 
 
 # (subject, first line) per language and event; the time and alert lines are added to every body
 _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "zh-CN": {
-        "opened": ("【{level_short}预警】{station}", "{station}{what}{value}，已达{level}预警。"),
-        "raised": (
-            "【预警升级】{station}",
-            "{station}{what}升至{value}，预警由{previous}升为{level}。",
-        ),
+        "opened": ("【{level_short}预警】{station}", "{observed}，已达{level}预警。"),
+        "raised": ("【预警升级】{station}", "{observed}，预警由{previous}升为{level}。"),
         "escalated": (
             "【未确认预警】{station}",
-            "{station}{what}{value}，{level}预警已{waited}分钟无人确认，现通知您。",
+            "{observed}，{level}预警已{waited}分钟无人确认，现通知您。",
         ),
-        "lowered": (
-            "【预警降级】{station}",
-            "{station}{what}回落至{value}，预警由{previous}降为{level}。",
+        "lowered": ("【预警降级】{station}", "{observed}，预警由{previous}降为{level}。"),
+        "cleared": ("【预警解除】{station}", "{observed}，{previous}预警解除。"),
+    },
+    "en": {
+        "opened": ("[{level_short} alert] {station}", "{observed}: {level} reached."),
+        "raised": ("[Alert raised] {station}", "{observed}: raised from {previous} to {level}."),
+        "escalated": (
+            "[Unacknowledged alert] {station}",
+            "{observed}, {level}: unacknowledged for {waited} min, so you are being paged.",
         ),
-        "cleared": ("【预警解除】{station}", "{station}{what}回落至{value}，{previous}预警解除。"),
+        "lowered": ("[Alert lowered] {station}", "{observed}: lowered from {previous} to {level}."),
+        "cleared": ("[Alert cleared] {station}", "{observed}: the {previous} alert is cleared."),
+    },
+}
+# a station gone quiet is about the data, not the water
+_SILENCE: dict[str, dict[str, tuple[str, str]]] = {
+    "zh-CN": {
+        "opened": ("【数据中断】{station}", "{station}已{silent}分钟无数据，请检查测站和通信。"),
+        "escalated": (
+            "【数据中断·未确认】{station}",
+            "{station}已{silent}分钟无数据，{waited}分钟无人确认，现通知您。",
+        ),
+        "cleared": ("【数据恢复】{station}", "{station}数据已恢复。"),
     },
     "en": {
         "opened": (
-            "[{level_short} alert] {station}",
-            "{station} {what} at {value} has reached {level}.",
-        ),
-        "raised": (
-            "[Alert raised] {station}",
-            "{station} {what} rose to {value}: raised from {previous} to {level}.",
+            "[No data] {station}",
+            "{station} has sent nothing for {silent} min: check the gauge and its link.",
         ),
         "escalated": (
-            "[Unacknowledged alert] {station}",
-            "{station} {what} at {value}, {level}: nobody has acknowledged for {waited} min, "
-            "so you are being paged.",
+            "[No data, unacknowledged] {station}",
+            "{station} has sent nothing for {silent} min; unacknowledged for {waited} min.",
         ),
-        "lowered": (
-            "[Alert lowered] {station}",
-            "{station} {what} fell to {value}: lowered from {previous} to {level}.",
-        ),
-        "cleared": (
-            "[Alert cleared] {station}",
-            "{station} {what} fell to {value}: the {previous} alert is cleared.",
-        ),
+        "cleared": ("[Data back] {station}", "{station} is reporting again."),
     },
 }
 _FOOTER = {
@@ -87,13 +123,17 @@ _NEEDS_ACK = {"opened", "raised", "escalated"}
 def render(kind: str, language: str, f: AlertFacts) -> tuple[str, str]:
     """(subject, body) for an alert event of `kind` in `language` (zh-CN unless "en")."""
     language = language if language in _TEXTS else "zh-CN"
-    subject, first = _TEXTS[language][kind]
+    table = _SILENCE if f.kind == "silence" else _TEXTS
+    subject, first = table[language].get(kind) or _TEXTS[language][kind]
     time_line, alert_line, ack_line = _FOOTER[language]
     lines = [first, time_line, alert_line] + ([ack_line] if kind in _NEEDS_ACK else [])
     values = _values(language, f)
     body = "\n".join(line.format(**values) for line in lines)
-    sep = "：" if language == "zh-CN" else ": "
-    return subject.format(**values), f"{f.office}{sep}{body}"
+    return subject.format(**values), _signed(language, f.office, body)
+
+
+def _signed(language: str, office: str, body: str) -> str:
+    return f"{office}{'：' if language == 'zh-CN' else ': '}{body}"
 
 
 def _values(language: str, f: AlertFacts) -> dict[str, object]:
@@ -107,15 +147,79 @@ def _values(language: str, f: AlertFacts) -> dict[str, object]:
         )
 
     short = (f.level.name_zh if language == "zh-CN" else f.level.name_en) if f.level else ""
-    what = _PARAMETER_ZH.get(f.parameter, f.parameter) if language == "zh-CN" else f.parameter
     return {
         "station": f.station,
-        "what": what,
-        "value": f"{f.value:g} {f.unit}",
+        "observed": _observed(language, f),
         "level": level(f.level),
         "level_short": short,
         "previous": level(f.previous),
         "waited": f.waited_minutes,
+        "silent": int(f.value),
         "at": f.at,
         "alert_id": f.alert_id,
     }
+
+
+@dataclass(frozen=True)
+class DutyFacts:
+    """What a duty message (not about one alert) says; times already local."""
+
+    office: str
+    at: str
+    role: str = ""
+    until: str = ""
+    names: str = ""  # the other team: who takes over, or who hands over
+    open_alerts: Sequence[str] = field(default_factory=tuple)
+    lines: Sequence[str] = field(default_factory=tuple)  # gaps, errors
+
+
+_DUTY: dict[str, dict[str, tuple[str, str]]] = {
+    "zh-CN": {
+        "handover_in": (
+            "【交接班】您已接班",
+            "您自{at}起值班（{role}），至{until}。交班人：{names}。",
+        ),
+        "handover_out": ("【交接班】您已交班", "您的值班（{role}）已于{at}结束，接班人：{names}。"),
+        "handover_reminder": ("【值班提醒】", "您将于{at}开始值班（{role}），至{until}。"),
+        "coverage_gaps": ("【排班缺口】", "排班表在未来几天有以下缺口，请尽快安排："),
+        "roster_rejected": ("【排班表有误】", "修改后的排班表未生效，仍按原排班执行。错误："),
+    },
+    "en": {
+        "handover_in": (
+            "[Handover] You are on duty",
+            "You are on duty as {role} from {at} until {until}. Handed over by: {names}.",
+        ),
+        "handover_out": (
+            "[Handover] You are released",
+            "Your duty as {role} ended at {at}. Taken over by: {names}.",
+        ),
+        "handover_reminder": (
+            "[Duty reminder]",
+            "You are on duty as {role} from {at} until {until}.",
+        ),
+        "coverage_gaps": (
+            "[Roster gaps]",
+            "The roster leaves these gaps in the coming days; please fill them:",
+        ),
+        "roster_rejected": (
+            "[Roster rejected]",
+            "The edited roster did not take effect; the previous one stays in force. Errors:",
+        ),
+    },
+}
+_OPEN_ALERTS = {
+    "zh-CN": ("当前未解除告警：", "当前无未解除告警。"),
+    "en": ("Open alerts:", "No open alerts."),
+}
+
+
+def render_duty(kind: str, language: str, f: DutyFacts) -> tuple[str, str]:
+    """(subject, body) for a duty message: a handover, a reminder, roster gaps or errors."""
+    language = language if language in _DUTY else "zh-CN"
+    subject, first = _DUTY[language][kind]
+    values = {"at": f.at, "role": f.role, "until": f.until, "names": f.names or "-"}
+    lines = [first.format(**values), *f.lines]
+    if kind == "handover_in":
+        some, none = _OPEN_ALERTS[language]
+        lines += [some, *f.open_alerts] if f.open_alerts else [none]
+    return subject, _signed(language, f.office, "\n".join(lines))
