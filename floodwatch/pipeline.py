@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
@@ -25,7 +26,14 @@ from floodwatch.readings import Reading
 from floodwatch.roster.model import Person
 from floodwatch.rules.threshold import Crossing, Ladder, RuleState, evaluate
 from floodwatch.store.events import record
-from floodwatch.store.models import AlertRow, EventRow, PageRow, ReadingRow, RuleStateRow
+from floodwatch.store.models import (
+    AlertRow,
+    EventRow,
+    PageRow,
+    ReadingRow,
+    RuleStateRow,
+    UTCDateTime,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,21 @@ class Pipeline:
             r.id: Ladder(tuple((s.level, s.value) for s in r.levels), r.deadband, r.hold)
             for r in settings.rules
         }
+        # per series, what evaluating it needs: rule, ladder, level name -> index in the ladder
+        self._series: dict[tuple[str, str], list[_Evaluation]] = {}
+        for key, rules in self._rules.items():
+            for rule in rules:
+                ladder = self._ladders[rule.id]
+                index: dict[str | None, int] = {}
+                for i, (name, _) in enumerate(ladder.levels):
+                    index.setdefault(name, i)
+                self._series.setdefault(key, []).append((rule, ladder, index))
+        db = app.db
+        self._bulk = (
+            _SqliteBulk(db.engine.dialect, len(self._ladders))
+            if db.dialect == "sqlite"
+            else _Bulk(db.dialect)
+        )
 
     # -- readings ------------------------------------------------------------------------------
 
@@ -71,66 +94,60 @@ class Pipeline:
         self, session: Session, readings: Sequence[Reading], now: datetime, feed: str | None
     ) -> list[Reading]:
         unique = {r.key: r for r in readings}  # a batch may repeat itself
-        rows = [
-            {
-                "station": r.station, "parameter": r.parameter, "value": r.value, "unit": r.unit,
-                "observed_at": r.observed_at, "received_at": now, "feed": feed,
-            }
-            for r in unique.values()
-        ]  # fmt: skip
-        insert = pg_insert if self.app.db.dialect == "postgresql" else sqlite_insert
-        stmt = (
-            insert(ReadingRow)
-            .on_conflict_do_nothing(index_elements=["station", "parameter", "observed_at"])
-            .returning(ReadingRow.station, ReadingRow.parameter, ReadingRow.observed_at)
-        )
-        inserted: set[tuple[str, str, datetime]] = set()
-        for i in range(0, len(rows), 5000):
-            result = session.execute(stmt, rows[i : i + 5000])
-            inserted.update((s, p, o) for s, p, o in result.all())
-        return [r for k, r in unique.items() if k in inserted]
+        return self._bulk.store(session, unique, now, feed)
 
     def _evaluate(
         self, session: Session, readings: list[Reading]
     ) -> list[tuple[ThresholdRule, Crossing]]:
-        by_series: dict[tuple[str, str], list[Reading]] = defaultdict(list)
+        by_series: dict[tuple[str, str], list[Reading]] = {}
+        evaluated = self._series
         for r in readings:
-            if (r.station, r.parameter) in self._rules:
-                by_series[(r.station, r.parameter)].append(r)
-        rules = [rule for key in by_series for rule in self._rules[key]]
-        if not rules:
+            key = (r.station, r.parameter)
+            if key in evaluated:
+                series = by_series.get(key)
+                if series is None:
+                    by_series[key] = [r]
+                else:
+                    series.append(r)
+        if not by_series:
             return []
-        rows = {
-            row.rule_id: row
-            for row in session.scalars(
-                select(RuleStateRow).where(RuleStateRow.rule_id.in_([r.id for r in rules]))
-            )
-        }
+        saved = self._bulk.load_states(
+            session, [rule.id for key in by_series for rule, _, _ in evaluated[key]]
+        )
+        states: dict[tuple[int, datetime | None, datetime | None], RuleState] = {}
         crossings: list[tuple[ThresholdRule, Crossing]] = []
-        for rule in rules:
-            ladder = self._ladders[rule.id]
-            row = rows.get(rule.id)
-            before = _state(row, ladder)
-            state = before
-            for reading in sorted(
-                by_series[(rule.station, rule.parameter)], key=lambda r: r.observed_at
-            ):
-                if reading.unit != rule.unit:
-                    log.error(
-                        "rule %s: reading in %s but the rule is in %s; not evaluated",
-                        rule.id, reading.unit, rule.unit,
-                    )  # fmt: skip
-                    continue
-                state, crossing = evaluate(ladder, state, reading)
-                if crossing:
-                    crossings.append((rule, crossing))
-            if state != before:
+        changed: list[_SavedState] = []
+        added: list[_SavedState] = []
+        for key, series in by_series.items():
+            if len(series) > 1:
+                series.sort(key=_observed_at)
+            for rule, ladder, index in evaluated[key]:
+                row = saved.get(rule.id)
                 if row is None:
-                    row = RuleStateRow(rule_id=rule.id)
-                    session.add(row)
-                row.level = ladder.levels[state.level][0] if state.level >= 0 else None
-                row.below_since = state.below_since
-                row.last_observed_at = state.last_observed_at
+                    before = _NO_STATE
+                else:
+                    # a poll's states share their instants: one RuleState for equal ones
+                    k = (index.get(row[1], -1), row[2], row[3])
+                    before = states.get(k) or states.setdefault(k, RuleState(*k))
+                state = before
+                for reading in series:
+                    if reading.unit != rule.unit:
+                        log.error(
+                            "rule %s: reading in %s but the rule is in %s; not evaluated",
+                            rule.id, reading.unit, rule.unit,
+                        )  # fmt: skip
+                        continue
+                    state, crossing = evaluate(ladder, state, reading)
+                    if crossing:
+                        crossings.append((rule, crossing))
+                if state is before or (
+                    state.last_observed_at == before.last_observed_at and state == before
+                ):
+                    continue
+                level = ladder.levels[state.level][0] if state.level >= 0 else None
+                saving = (rule.id, level, state.below_since, state.last_observed_at)
+                (added if row is None else changed).append(saving)
+        self._bulk.save_states(session, changed, added)
         return crossings
 
     # -- alerts --------------------------------------------------------------------------------
@@ -348,9 +365,203 @@ class Pipeline:
         return next((role for role, a in duty.assignments.items() if person_id in a.people), None)
 
 
-def _state(row: RuleStateRow | None, ladder: Ladder) -> RuleState:
-    if row is None:
-        return RuleState()
-    names = [name for name, _ in ladder.levels]
-    level = names.index(row.level) if row.level in names else -1
-    return RuleState(level, row.below_since, row.last_observed_at)
+_NO_STATE = RuleState()
+
+
+def _observed_at(reading: Reading) -> datetime:
+    return reading.observed_at
+
+
+_Evaluation = tuple[ThresholdRule, Ladder, dict[str | None, int]]
+# (rule id, level, below since, last observed at): one row of rule_states
+_SavedState = tuple[str, str | None, datetime | None, datetime | None]
+
+
+class _Bulk:
+    """The ingest path's bulk reads and writes, through SQLAlchemy Core (any database)."""
+
+    def __init__(self, dialect: str) -> None:
+        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+    def store(
+        self, session: Session, unique: dict[tuple[str, str, datetime], Reading],
+        now: datetime, feed: str | None,
+    ) -> list[Reading]:  # fmt: skip
+        """Insert the readings not stored yet; return those, in `unique`'s order."""
+        rows = [
+            {
+                "station": r.station, "parameter": r.parameter, "value": r.value, "unit": r.unit,
+                "observed_at": r.observed_at, "received_at": now, "feed": feed,
+            }
+            for r in unique.values()
+        ]  # fmt: skip
+        stmt = (
+            self._insert(ReadingRow)
+            .on_conflict_do_nothing(index_elements=["station", "parameter", "observed_at"])
+            .returning(ReadingRow.station, ReadingRow.parameter, ReadingRow.observed_at)
+        )
+        inserted: set[tuple[str, str, datetime]] = set()
+        for i in range(0, len(rows), 5000):
+            result = session.execute(stmt, rows[i : i + 5000])
+            inserted.update((s, p, o) for s, p, o in result.all())
+        return [r for k, r in unique.items() if k in inserted]
+
+    def load_states(self, session: Session, rule_ids: list[str]) -> dict[str, _SavedState]:
+        t = RuleStateRow
+        columns = (t.rule_id, t.level, t.below_since, t.last_observed_at)
+        out: dict[str, _SavedState] = {}
+        for i in range(0, len(rule_ids), _IN_CHUNK):
+            chunk = rule_ids[i : i + _IN_CHUNK]
+            for rule_id, level, below, last in session.execute(
+                select(*columns).where(t.rule_id.in_(chunk))
+            ):
+                out[rule_id] = (rule_id, level, below, last)
+        return out
+
+    def save_states(
+        self, session: Session, changed: list[_SavedState], added: list[_SavedState]
+    ) -> None:
+        conn = session.connection()
+        if changed:
+            conn.execute(
+                update(RuleStateRow)
+                .where(RuleStateRow.rule_id == bindparam("id_"))
+                .values(
+                    level=bindparam("level_"),
+                    below_since=bindparam("below_"),
+                    last_observed_at=bindparam("last_"),
+                ),
+                [{"id_": i, "level_": lv, "below_": b, "last_": o} for i, lv, b, o in changed],
+            )
+        if added:
+            conn.execute(
+                insert(RuleStateRow),
+                [
+                    {"rule_id": i, "level": lv, "below_since": b, "last_observed_at": o}
+                    for i, lv, b, o in added
+                ],
+            )
+
+
+class _SqliteBulk(_Bulk):
+    """SQLite: the same statements, each run once for many rows by the DBAPI cursor.
+
+    SQLAlchemy's per-row parameter handling costs several times what SQLite itself needs to
+    insert a row, and a poll of a few thousand stations is the hot path (see
+    benchmarks/pipeline.py). Times are converted by the column type's own processors, so they
+    are stored exactly as SQLAlchemy stores them; each distinct instant once per call.
+    """
+
+    INSERT_READINGS = (
+        "INSERT INTO readings (station, parameter, value, unit, observed_at, received_at, feed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (station, parameter, observed_at) DO NOTHING"
+    )
+    UPDATE_STATE = (
+        "UPDATE rule_states SET level = ?, below_since = ?, last_observed_at = ? WHERE rule_id = ?"
+    )
+    INSERT_STATE = (
+        "INSERT INTO rule_states (rule_id, level, below_since, last_observed_at) "
+        "VALUES (?, ?, ?, ?)"
+    )
+
+    def __init__(self, dialect: Dialect, rules: int) -> None:
+        super().__init__(dialect.name)
+        self._rules = rules  # how many rules are configured
+        time_type = UTCDateTime().dialect_impl(dialect)
+        to_db = time_type.bind_processor(dialect)
+        from_db = time_type.result_processor(dialect, None)
+        assert to_db is not None and from_db is not None
+        self._to_db: Callable[[datetime | None], str | None] = to_db
+        self._from_db: Callable[[str | None], datetime | None] = from_db
+
+    def store(
+        self, session: Session, unique: dict[tuple[str, str, datetime], Reading],
+        now: datetime, feed: str | None,
+    ) -> list[Reading]:  # fmt: skip
+        to_db = _memo(self._to_db)
+        received = to_db(now)
+        rows = [
+            (r.station, r.parameter, float(r.value), r.unit, to_db(r.observed_at), received, feed)
+            for r in unique.values()
+        ]
+        # A poll usually brings only new readings, or only repeats: insert all at once and
+        # count. When some of them were stored before, undo, and ask which are new the
+        # portable way.
+        savepoint = session.begin_nested()
+        inserted = session.connection().exec_driver_sql(self.INSERT_READINGS, rows).rowcount
+        if inserted in (0, len(rows)):
+            savepoint.commit()
+            return list(unique.values()) if inserted else []
+        savepoint.rollback()
+        return super().store(session, unique, now, feed)
+
+    def load_states(self, session: Session, rule_ids: list[str]) -> dict[str, _SavedState]:
+        conn = session.connection()
+        from_db = _memo(self._from_db)
+        out: dict[str, _SavedState] = {}
+        if 2 * len(rule_ids) >= self._rules:  # most of them: one scan beats many lookups
+            wanted = set(rule_ids)
+            sql = "SELECT rule_id, level, below_since, last_observed_at FROM rule_states"
+            for rule_id, level, below, last in conn.exec_driver_sql(sql):
+                if rule_id in wanted:
+                    out[rule_id] = (rule_id, level, from_db(below), from_db(last))
+            return out
+        for i in range(0, len(rule_ids), _IN_CHUNK):
+            chunk = tuple(rule_ids[i : i + _IN_CHUNK])
+            sql = (
+                "SELECT rule_id, level, below_since, last_observed_at FROM rule_states "
+                f"WHERE rule_id IN ({', '.join('?' * len(chunk))})"
+            )
+            for rule_id, level, below, last in conn.exec_driver_sql(sql, chunk):
+                out[rule_id] = (rule_id, level, from_db(below), from_db(last))
+        return out
+
+    def save_states(
+        self, session: Session, changed: list[_SavedState], added: list[_SavedState]
+    ) -> None:
+        conn = session.connection()
+        to_db = _memo(self._to_db)
+        # After a poll most states differ only in the poll's instant: one UPDATE for each
+        # group of equal new values, the rest one row at a time.
+        groups: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+        for rule_id, level, below, last in changed:
+            groups.setdefault((level, to_db(below), to_db(last)), []).append(rule_id)
+        one_by_one: list[tuple[str | None, ...]] = []
+        for values, ids in groups.items():
+            if len(ids) < _GROUP:
+                one_by_one.extend((*values, rule_id) for rule_id in ids)
+                continue
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                conn.exec_driver_sql(
+                    "UPDATE rule_states SET level = ?, below_since = ?, last_observed_at = ? "
+                    f"WHERE rule_id IN ({', '.join('?' * len(chunk))})",
+                    (*values, *chunk),
+                )
+        if one_by_one:
+            conn.exec_driver_sql(self.UPDATE_STATE, one_by_one)
+        if added:
+            conn.exec_driver_sql(
+                self.INSERT_STATE, [(i, lv, to_db(b), to_db(o)) for i, lv, b, o in added]
+            )
+
+
+_IN_CHUNK = 500  # ids per IN (...): old SQLite builds allow 999 parameters
+_GROUP = 32  # from this many rows on, one statement for all beats one execution per row
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _memo(fn: Callable[[_K], _V]) -> Callable[[_K], _V]:
+    """`fn` remembering its results for one call of the caller (values repeat within a poll)."""
+    seen: dict[_K, _V] = {}
+
+    def cached(key: _K) -> _V:
+        try:
+            return seen[key]
+        except KeyError:
+            value = seen[key] = fn(key)
+            return value
+
+    return cached

@@ -48,6 +48,10 @@ class Dispatcher:
             for claim in claims:
                 self._deliver(claim, now)
             attempts += len(claims)
+            if len(claims) < batch:
+                # Nothing else was due: asking again would only queue for the write lock
+                # behind the next ingest. Pages committed since come with their own wake-up.
+                break
         return attempts
 
     def next_due(self) -> datetime | None:
@@ -75,7 +79,7 @@ class Dispatcher:
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             ).all()
-            claims = []
+            deliveries = []
             for page in pages:
                 if page.status == "sending":
                     log.warning(
@@ -89,7 +93,10 @@ class Dispatcher:
                     page_id=page.id, attempt=page.attempts, started_at=now, node=self.node
                 )
                 session.add(delivery)
-                session.flush()
+                deliveries.append(delivery)
+            session.flush()  # one flush for the batch: it gives every delivery its id
+            claims = []
+            for page, delivery in zip(pages, deliveries, strict=True):
                 message = Message(
                     page.id, page.idempotency_key, page.person, page.address, page.language,
                     page.subject, page.body,
@@ -118,6 +125,8 @@ class Dispatcher:
         with self.db.transaction() as session:
             page = session.get(PageRow, claim.message.page_id, with_for_update=True)
             delivery = session.get(DeliveryRow, claim.delivery_id)
+            # read before anything changes, so that reading it does not flush half the record
+            alert = session.get(AlertRow, claim.alert_id) if claim.alert_id else None
             assert page is not None and delivery is not None
             delivery.finished_at = now
             delivery.outcome = result.outcome.value
@@ -140,7 +149,6 @@ class Dispatcher:
                     "page #%d to %s via %s: %s (%s)", page.id, page.person, page.channel,
                     result.outcome.value, result.detail,
                 )  # fmt: skip
-            alert = session.get(AlertRow, claim.alert_id) if claim.alert_id else None
             record(
                 session, now, kind, alert_id=claim.alert_id,
                 station=alert.station if alert else None, level=alert.level if alert else None,
