@@ -1,39 +1,37 @@
-"""One step of the system, given `now`: store readings, evaluate rules, change alerts, enqueue
-pages, advance due escalations. Each step is one transaction: the alert change, its events and
-its pages are committed together before any notifier is called (the outbox)."""
+"""One step of the system, given `now`: store readings, screen them, evaluate rules, change
+alerts, enqueue pages, advance due escalations, notice silent stations, apply official warnings.
+Each step is one transaction: the alert change, its events and its pages are committed together
+before any notifier is called (the outbox)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
 from floodwatch.app import App
-from floodwatch.config import EscalationStep, ThresholdRule
+from floodwatch.config import EscalationPolicy, Station, level_ids
 from floodwatch.errors import FloodwatchError, NotFound
-from floodwatch.notify.templates import AlertFacts, render
+from floodwatch.notify.outbox import Outbox
 from floodwatch.readings import Reading
-from floodwatch.roster.model import Person
-from floodwatch.rules.threshold import Crossing, Ladder, RuleState, evaluate
+from floodwatch.rules import engine, quality
+from floodwatch.rules.engine import Evaluator, Stored
+from floodwatch.rules.threshold import Crossing
+from floodwatch.store.bulk import bulk_for
 from floodwatch.store.events import record
-from floodwatch.store.models import (
-    AlertRow,
-    EventRow,
-    PageRow,
-    ReadingRow,
-    RuleStateRow,
-    UTCDateTime,
-)
+from floodwatch.store.models import AlertRow, EventRow, ReadingRow
+from floodwatch.units import convert
+from floodwatch.warnings import OfficialWarning
 
 log = logging.getLogger(__name__)
 
@@ -44,146 +42,197 @@ class StepResult:
     duplicates: int = 0
     crossings: int = 0
     pages: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A move of one alert: from a rule's crossing, a silent station or an official warning."""
+
+    kind: str  # opened, raised, lowered, cleared
+    rule_kind: str
+    rule_id: str
+    station: str
+    parameter: str
+    escalation: str
+    level: str | None
+    previous: str | None
+    value: float
+    unit: str
+    data: dict[str, Any]
+    external_id: str | None = None
 
 
 class Pipeline:
     def __init__(self, app: App) -> None:
         self.app = app
         settings = app.config.settings
-        self._rules: dict[tuple[str, str], list[ThresholdRule]] = defaultdict(list)
-        for rule in settings.rules:
-            self._rules[(rule.station, rule.parameter)].append(rule)
+        self.outbox = Outbox(app)
         self._zone = settings.timezone
-        self._ladders = {
-            r.id: Ladder(tuple((s.level, s.value) for s in r.levels), r.deadband, r.hold)
-            for r in settings.rules
+        self._levels = [lv.id for lv in settings.levels]
+        self._series: dict[tuple[str, str], list[Evaluator]] = {}
+        for ev in engine.build(settings.rules, settings.levels):
+            self._series.setdefault((ev.station, ev.parameter), []).append(ev)
+        self._forecast = {k for k, evs in self._series.items() if any(e.forecast for e in evs)}
+        self._quality = {
+            s.id: (s, quality.QualityRule(s.min, s.max, s.max_rate))
+            for s in settings.stations
+            if s.min is not None or s.max is not None or s.max_rate is not None
         }
-        # per series, what evaluating it needs: rule, ladder, level name -> index in the ladder
-        self._series: dict[tuple[str, str], list[_Evaluation]] = {}
-        for key, rules in self._rules.items():
-            for rule in rules:
-                ladder = self._ladders[rule.id]
-                index: dict[str | None, int] = {}
-                for i, (name, _) in enumerate(ladder.levels):
-                    index.setdefault(name, i)
-                self._series.setdefault(key, []).append((rule, ladder, index))
-        db = app.db
-        self._bulk = (
-            _SqliteBulk(db.engine.dialect, len(self._ladders))
-            if db.dialect == "sqlite"
-            else _Bulk(db.dialect)
-        )
+        self._bulk = bulk_for(app.db, sum(map(len, self._series.values())))
 
     # -- readings ------------------------------------------------------------------------------
 
     def ingest(
         self, readings: Sequence[Reading], now: datetime, feed: str | None = None
     ) -> StepResult:
-        """Store readings (repeats ignored), evaluate the new ones, apply alert changes."""
+        """Store readings (repeats ignored, forecasts replaced), screen and evaluate the new ones,
+        apply alert changes."""
         if not readings:
             return StepResult()
+        forecasts = [r for r in readings if (r.station, r.parameter) in self._forecast]
+        observed = [r for r in readings if (r.station, r.parameter) not in self._forecast]
         with self.app.db.transaction() as session:
-            new = self._store(session, readings, now, feed)
-            crossings = self._evaluate(session, new)
-            pages = sum(self._apply(session, rule, c, now) for rule, c in crossings)
+            unique = {r.key: r for r in observed}  # a batch may repeat itself
+            new = self._bulk.store(session, unique, now, feed) if unique else []
+            if forecasts:
+                self._store_forecasts(session, forecasts, now, feed)
+            accepted, rejected = self._screen(session, new)
+            changes = self._evaluate(session, accepted, forecasts, now)
+            pages = sum(self._apply(session, c, now) for c in changes)
+            pages += self._heard_from(session, {r.station for r in new}, now)
         if pages:
             self.app.pages_written()
-        return StepResult(len(new), len(readings) - len(new), len(crossings), pages)
+        return StepResult(len(new), len(observed) - len(new), len(changes), pages, rejected)
 
-    def _store(
-        self, session: Session, readings: Sequence[Reading], now: datetime, feed: str | None
-    ) -> list[Reading]:
-        unique = {r.key: r for r in readings}  # a batch may repeat itself
-        return self._bulk.store(session, unique, now, feed)
+    def _store_forecasts(
+        self, session: Session, readings: list[Reading], now: datetime, feed: str | None
+    ) -> None:
+        """A forecast for an hour replaces the earlier forecast for that hour."""
+        insert = pg_insert if self.app.db.dialect == "postgresql" else sqlite_insert
+        rows = {
+            r.key: {
+                "station": r.station, "parameter": r.parameter, "value": r.value, "unit": r.unit,
+                "observed_at": r.observed_at, "received_at": now, "feed": feed,
+            }
+            for r in readings
+        }  # fmt: skip
+        stmt = insert(ReadingRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["station", "parameter", "observed_at"],
+            set_={"value": stmt.excluded.value, "unit": stmt.excluded.unit, "received_at": now},
+        )
+        session.execute(stmt, list(rows.values()))
+
+    def _screen(self, session: Session, readings: list[Reading]) -> tuple[list[Reading], int]:
+        """Data quality per station: hard limits and spikes (rules.quality). Returns the
+        readings to evaluate (a held-back suspect is released with the reading after it)."""
+        if not self._quality:
+            return readings, 0
+        screened = [r for r in readings if r.station in self._quality]
+        if not screened:
+            return readings, 0
+        passed = [r for r in readings if r.station not in self._quality]
+        keys = sorted({f"quality:{r.station}:{r.parameter}" for r in screened})
+        saved = self._bulk.load_states(session, keys)
+        states = {k: _quality_state(saved.get(k)) for k in keys}
+        rejected: list[tuple[Reading, str]] = []
+        for r in sorted(screened, key=lambda r: r.observed_at):
+            station, rule = self._quality[r.station]
+            key = f"quality:{r.station}:{r.parameter}"
+            try:
+                probe = _in(station, r)
+            except ValueError as exc:
+                log.error("station %s: %s; quality limits not applied", r.station, exc)
+                passed.append(r)
+                continue
+            states[key], out = quality.screen(rule, states[key], probe)
+            passed += [_original(x, r) for x in out.accepted]
+            rejected += [(_original(x, r), why) for x, why in out.rejected]
+        self._bulk.save_states(
+            session,
+            {k: _quality_stored(st) for k, st in states.items() if k in saved},
+            {k: _quality_stored(st) for k, st in states.items() if k not in saved},
+        )
+        for reading, why in rejected:
+            session.execute(
+                update(ReadingRow)
+                .where(
+                    ReadingRow.station == reading.station,
+                    ReadingRow.parameter == reading.parameter,
+                    ReadingRow.observed_at == reading.observed_at,
+                )
+                .values(quality=why)
+            )
+        if rejected:
+            counts = Counter(why for _, why in rejected)
+            log.warning("rejected %d reading(s): %s", len(rejected), dict(counts))
+        return passed, len(rejected)
 
     def _evaluate(
-        self, session: Session, readings: list[Reading]
-    ) -> list[tuple[ThresholdRule, Crossing]]:
+        self, session: Session, readings: list[Reading], forecasts: list[Reading], now: datetime
+    ) -> list[_Change]:
         by_series: dict[tuple[str, str], list[Reading]] = {}
-        evaluated = self._series
-        for r in readings:
+        for r in [*readings, *forecasts]:
             key = (r.station, r.parameter)
-            if key in evaluated:
-                series = by_series.get(key)
-                if series is None:
-                    by_series[key] = [r]
-                else:
-                    series.append(r)
+            if key in self._series:
+                by_series.setdefault(key, []).append(r)
         if not by_series:
             return []
-        saved = self._bulk.load_states(
-            session, [rule.id for key in by_series for rule, _, _ in evaluated[key]]
-        )
-        states: dict[tuple[int, datetime | None, datetime | None], RuleState] = {}
-        crossings: list[tuple[ThresholdRule, Crossing]] = []
-        changed: list[_SavedState] = []
-        added: list[_SavedState] = []
+        evaluators = [ev for key in by_series for ev in self._series[key]]
+        saved = self._bulk.load_states(session, [ev.rule_id for ev in evaluators])
+        changed: dict[str, Stored] = {}
+        added: dict[str, Stored] = {}
+        changes: list[_Change] = []
         for key, series in by_series.items():
-            if len(series) > 1:
-                series.sort(key=_observed_at)
-            for rule, ladder, index in evaluated[key]:
-                row = saved.get(rule.id)
-                if row is None:
-                    before = _NO_STATE
-                else:
-                    # a poll's states share their instants: one RuleState for equal ones
-                    k = (index.get(row[1], -1), row[2], row[3])
-                    before = states.get(k) or states.setdefault(k, RuleState(*k))
-                state = before
-                for reading in series:
-                    if reading.unit != rule.unit:
-                        log.error(
-                            "rule %s: reading in %s but the rule is in %s; not evaluated",
-                            rule.id, reading.unit, rule.unit,
-                        )  # fmt: skip
-                        continue
-                    state, crossing = evaluate(ladder, state, reading)
-                    if crossing:
-                        crossings.append((rule, crossing))
-                if state is before or (
-                    state.last_observed_at == before.last_observed_at and state == before
-                ):
+            series.sort(key=lambda r: r.observed_at)
+            for ev in self._series[key]:
+                try:
+                    converted = [engine.in_unit(ev, r) for r in series]
+                except ValueError as exc:
+                    log.error("rule %s: %s; not evaluated", ev.rule_id, exc)
                     continue
-                level = ladder.levels[state.level][0] if state.level >= 0 else None
-                saving = (rule.id, level, state.below_since, state.last_observed_at)
-                (added if row is None else changed).append(saving)
+                before = saved.get(ev.rule_id)
+                after, crossings = ev.evaluate(before or Stored(), converted, now)
+                if after != before:
+                    (added if before is None else changed)[ev.rule_id] = after
+                changes += [_from_crossing(ev, c) for c in crossings]
         self._bulk.save_states(session, changed, added)
-        return crossings
+        return changes
 
     # -- alerts --------------------------------------------------------------------------------
 
-    def _apply(self, session: Session, rule: ThresholdRule, c: Crossing, now: datetime) -> int:
-        policy = self.app.config.settings.escalation[rule.escalation]
-        reading = c.reading
+    def _apply(self, session: Session, c: _Change, now: datetime) -> int:
+        policy = self._policy(c.escalation)
         alert = session.scalars(
             select(AlertRow).where(
-                AlertRow.station == rule.station,
-                AlertRow.rule_id == rule.id,
+                AlertRow.station == c.station,
+                AlertRow.rule_id == c.rule_id,
                 AlertRow.state == "open",
             )
         ).one_or_none()
         if c.kind == "opened" or alert is None:
             if alert is not None or c.level is None:
-                log.error("rule %s: %s with alert %s open; ignored", rule.id, c.kind, alert)
+                log.error("rule %s: %s with alert %s open; ignored", c.rule_id, c.kind, alert)
                 return 0
             alert = AlertRow(
-                station=rule.station, parameter=rule.parameter, rule_id=rule.id, level=c.level,
-                peak_level=c.level, state="open", value=reading.value, unit=reading.unit,
-                opened_at=now, updated_at=now, policy=rule.escalation, escalation_step=0,
-                next_escalation_at=escalation.next_due(policy, 0, now),
+                kind=c.rule_kind, station=c.station, parameter=c.parameter, rule_id=c.rule_id,
+                external_id=c.external_id, level=c.level, peak_level=c.level, state="open",
+                value=c.value, unit=c.unit, opened_at=now, updated_at=now, policy=c.escalation,
+                escalation_step=0, next_escalation_at=escalation.next_due(policy, 0, now),
             )  # fmt: skip
             session.add(alert)
             session.flush()
             event = self._event(session, "opened", alert, now, c)
-            return self._page(session, alert, event, "opened", [policy.steps[0]], now)
+            return self.outbox.page_alert(session, alert, event, "opened", [policy.steps[0]], now)
 
-        alert.value = reading.value
-        alert.updated_at = now
+        alert.value, alert.unit, alert.updated_at = c.value, c.unit, now
+        alert.external_id = c.external_id or alert.external_id
         steps = escalation.steps_so_far(policy, alert.escalation_step)
         if c.kind == "raised":
             assert c.level is not None
             alert.level = c.level
-            if self._rank(c.level) > self._rank(alert.peak_level):
+            if self._levels.index(c.level) > self._levels.index(alert.peak_level):
                 alert.peak_level = c.level
             if alert.acknowledged_at is not None:
                 # a higher level needs a fresh acknowledgement; escalation resumes
@@ -198,7 +247,27 @@ class Pipeline:
             alert.cleared_at = now
             alert.next_escalation_at = None
         event = self._event(session, c.kind, alert, now, c)
-        return self._page(session, alert, event, c.kind, steps, now)
+        return self.outbox.page_alert(session, alert, event, c.kind, steps, now)
+
+    def _event(
+        self, session: Session, kind: str, alert: AlertRow, now: datetime, c: _Change
+    ) -> EventRow:
+        log.info(
+            "alert #%d %s: %s %s -> %s at %g %s", alert.id, kind, alert.station,
+            c.previous or "-", c.level or "-", c.value, c.unit,
+        )  # fmt: skip
+        return record(
+            session, now, kind, alert_id=alert.id, station=alert.station, level=c.level,
+            **{"from": c.previous}, value=c.value, unit=c.unit, rule=alert.rule_id,
+            kind=alert.kind, **c.data,
+        )  # fmt: skip
+
+    def _policy(self, name: str) -> EscalationPolicy:
+        return self.app.config.settings.escalation[name]
+
+    def tick(self, now: datetime) -> int:
+        """What time alone causes: silent stations, due escalations. Returns pages queued."""
+        return self.check_silence(now) + self.escalate(now)
 
     def escalate(self, now: datetime) -> int:
         """Advance every open, unacknowledged alert whose next step is due; returns pages queued."""
@@ -215,7 +284,7 @@ class Pipeline:
                 .with_for_update(skip_locked=True)
             ).all()
             for alert in due:
-                policy = self.app.config.settings.escalation[alert.policy]
+                policy = self._policy(alert.policy)
                 step = escalation.advance(policy, alert.escalation_step, now)
                 alert.escalation_step = step.step
                 alert.next_escalation_at = step.next_due
@@ -225,7 +294,9 @@ class Pipeline:
                     session, now, "escalated", alert_id=alert.id, station=alert.station,
                     level=alert.level, step=step.step, repeat=step.repeat,
                 )  # fmt: skip
-                pages += self._page(session, alert, event, "escalated", [step.page], now)
+                pages += self.outbox.page_alert(
+                    session, alert, event, "escalated", [step.page], now
+                )
         if pages:
             self.app.pages_written()
         return pages
@@ -260,7 +331,8 @@ class Pipeline:
             alert.acknowledged_by = person_id
             alert.next_escalation_at = None
             alert.updated_at = now
-            role = self._role_of(person_id, now)
+            duty = self.app.roster.on_duty(now)
+            role = next((r for r, a in duty.assignments.items() if person_id in a.people), None)
             log.info("alert #%d acknowledged by %s", alert.id, person_id)
             record(
                 session, now, "acknowledged", alert_id=alert.id, station=alert.station,
@@ -268,300 +340,208 @@ class Pipeline:
             )  # fmt: skip
             return alert
 
-    # -- pages ---------------------------------------------------------------------------------
+    # -- silence -------------------------------------------------------------------------------
 
-    def _page(
-        self, session: Session, alert: AlertRow, event: EventRow, kind: str,
-        steps: Iterable[EscalationStep], now: datetime,
-    ) -> int:  # fmt: skip
-        """Write one page per (person, channel) reached by `steps` to the outbox."""
-        facts = self._facts(alert, kind, event, now)
-        where: dict[str, Any] = {
-            "alert_id": alert.id,
-            "station": alert.station,
-            "level": alert.level,
-        }
-        count = 0
-        for role, person, channel in self._recipients(session, steps, now, where):
-            address = self.app.notifiers[channel].address_for(person)
-            if address is None:
-                record(
-                    session, now, "unreachable", **where, to=person.id, role=role, channel=channel
+    def check_silence(self, now: datetime) -> int:
+        """Open a data alert for each station silent longer than its cadence x the factor.
+
+        Only data alerts: a water alert keeps its level while its station is silent."""
+        watched = {s.id: s for s in self.app.config.settings.stations if s.expect_every}
+        if not watched:
+            return 0
+        silence = self.app.config.settings.silence
+        pages = 0
+        with self.app.db.transaction() as session:
+            last_seen = dict(
+                session.execute(
+                    select(ReadingRow.station, func.max(ReadingRow.observed_at))
+                    .where(ReadingRow.station.in_(list(watched)))
+                    .group_by(ReadingRow.station)
+                ).all()
+            )
+            open_ = set(
+                session.scalars(
+                    select(AlertRow.station).where(
+                        AlertRow.kind == "silence", AlertRow.state == "open"
+                    )
                 )
-                continue
-            subject, body = render(kind, person.language, facts)
-            page = PageRow(
-                idempotency_key=f"{event.id}:{person.id}:{channel}", alert_id=alert.id,
-                event_id=event.id, person=person.id, role=role, channel=channel, address=address,
-                language=person.language, subject=subject, body=body, status="pending",
-                attempts=0, created_at=now, next_attempt_at=now,
-            )  # fmt: skip
-            session.add(page)
-            session.flush()
-            record(
-                session, now, "page_queued", **where, to=person.id, role=role, channel=channel,
-                page=page.id, cause=kind,
-            )  # fmt: skip
-            count += 1
-        return count
+            )
+            for station_id, station in watched.items():
+                last = last_seen.get(station_id)
+                assert station.expect_every is not None
+                if last is None or station_id in open_:
+                    continue
+                if now - last > station.expect_every * silence.factor:
+                    minutes = int((now - last) / timedelta(minutes=1))
+                    change = self._silence_change(station, "opened", minutes, last)
+                    pages += self._apply(session, change, now)
+        if pages:
+            self.app.pages_written()
+        return pages
 
-    def _recipients(
-        self, session: Session, steps: Iterable[EscalationStep], now: datetime,
-        where: dict[str, Any],
-    ) -> list[tuple[str, Person, str]]:  # fmt: skip
-        """(role, person, channel) for everyone on duty in the steps' roles, each pair once."""
-        duty = self.app.roster.on_duty(now)
-        out: dict[tuple[str, str], tuple[str, Person, str]] = {}
-        for step in steps:
-            for role in step.notify:
-                people = duty.people(role)
-                if not people:
-                    record(session, now, "nobody_on_duty", **where, role=role)
-                for person_id in people:
-                    for channel in step.channels or list(self.app.notifiers):
-                        person = self.app.roster.person(person_id)
-                        out.setdefault((person_id, channel), (role, person, channel))
-        return list(out.values())
+    def _heard_from(self, session: Session, stations: set[str], now: datetime) -> int:
+        """New readings from a station clear its data alert."""
+        if not stations:
+            return 0
+        silent = session.scalars(
+            select(AlertRow).where(
+                AlertRow.kind == "silence", AlertRow.state == "open", AlertRow.station.in_(stations)
+            )
+        ).all()
+        pages = 0
+        for alert in silent:
+            station = self.outbox.station(alert.station)
+            assert station is not None
+            pages += self._apply(session, self._silence_change(station, "cleared", 0, None), now)
+        return pages
 
-    def _facts(self, alert: AlertRow, kind: str, event: EventRow, now: datetime) -> AlertFacts:
-        cfg = self.app.config
-        zone = cfg.settings.timezone
-        previous = event.data.get("from")
-        level = None if kind == "cleared" else cfg.level(alert.level)
-        waited = 0
-        if kind == "escalated":
-            waited = int((now - alert.opened_at).total_seconds() // 60)
-        return AlertFacts(
-            alert_id=alert.id,
-            office=cfg.settings.office,
-            station=cfg.station(alert.station).name,
-            parameter=alert.parameter,
-            value=alert.value,
-            unit=alert.unit,
-            level=level,
-            previous=cfg.level(previous) if previous else None,
-            at=now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-            waited_minutes=waited,
-        )
-
-    def _event(
-        self, session: Session, kind: str, alert: AlertRow, now: datetime, c: Crossing
-    ) -> EventRow:
-        log.info(
-            "alert #%d %s: %s %s -> %s at %g %s", alert.id, kind, alert.station,
-            c.previous or "-", c.level or "-", c.reading.value, c.reading.unit,
-        )  # fmt: skip
-        return record(
-            session, now, kind, alert_id=alert.id, station=alert.station,
-            level=c.level, **{"from": c.previous}, value=c.reading.value, unit=c.reading.unit,
-            observed_at=c.reading.observed_at.isoformat(), rule=alert.rule_id,
+    def _silence_change(
+        self, station: Station, kind: str, minutes: int, last: datetime | None
+    ) -> _Change:
+        silence = self.app.config.settings.silence
+        level = engine_level(self.app, silence.level)
+        data = {"last_observed_at": last.isoformat()} if last else {}
+        return _Change(
+            kind, "silence", f"silence:{station.id}", station.id, "*", silence.escalation,
+            level if kind == "opened" else None, None if kind == "opened" else level,
+            float(minutes), "min", data,
         )  # fmt: skip
 
-    def _rank(self, level: str) -> int:
-        return [lv.id for lv in self.app.config.settings.levels].index(level)
+    # -- official warnings -----------------------------------------------------------------------
 
-    def _role_of(self, person_id: str, now: datetime) -> str | None:
-        duty = self.app.roster.on_duty(now)
-        return next((role for role, a in duty.assignments.items() if person_id in a.people), None)
-
-
-_NO_STATE = RuleState()
-
-
-def _observed_at(reading: Reading) -> datetime:
-    return reading.observed_at
-
-
-_Evaluation = tuple[ThresholdRule, Ladder, dict[str | None, int]]
-# (rule id, level, below since, last observed at): one row of rule_states
-_SavedState = tuple[str, str | None, datetime | None, datetime | None]
-
-
-class _Bulk:
-    """The ingest path's bulk reads and writes, through SQLAlchemy Core (any database)."""
-
-    def __init__(self, dialect: str) -> None:
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
-
-    def store(
-        self, session: Session, unique: dict[tuple[str, str, datetime], Reading],
-        now: datetime, feed: str | None,
-    ) -> list[Reading]:  # fmt: skip
-        """Insert the readings not stored yet; return those, in `unique`'s order."""
-        rows = [
-            {
-                "station": r.station, "parameter": r.parameter, "value": r.value, "unit": r.unit,
-                "observed_at": r.observed_at, "received_at": now, "feed": feed,
-            }
-            for r in unique.values()
-        ]  # fmt: skip
-        stmt = (
-            self._insert(ReadingRow)
-            .on_conflict_do_nothing(index_elements=["station", "parameter", "observed_at"])
-            .returning(ReadingRow.station, ReadingRow.parameter, ReadingRow.observed_at)
-        )
-        inserted: set[tuple[str, str, datetime]] = set()
-        for i in range(0, len(rows), 5000):
-            result = session.execute(stmt, rows[i : i + 5000])
-            inserted.update((s, p, o) for s, p, o in result.all())
-        return [r for k, r in unique.items() if k in inserted]
-
-    def load_states(self, session: Session, rule_ids: list[str]) -> dict[str, _SavedState]:
-        t = RuleStateRow
-        columns = (t.rule_id, t.level, t.below_since, t.last_observed_at)
-        out: dict[str, _SavedState] = {}
-        for i in range(0, len(rule_ids), _IN_CHUNK):
-            chunk = rule_ids[i : i + _IN_CHUNK]
-            for rule_id, level, below, last in session.execute(
-                select(*columns).where(t.rule_id.in_(chunk))
-            ):
-                out[rule_id] = (rule_id, level, below, last)
-        return out
-
-    def save_states(
-        self, session: Session, changed: list[_SavedState], added: list[_SavedState]
-    ) -> None:
-        conn = session.connection()
-        if changed:
-            conn.execute(
-                update(RuleStateRow)
-                .where(RuleStateRow.rule_id == bindparam("id_"))
-                .values(
-                    level=bindparam("level_"),
-                    below_since=bindparam("below_"),
-                    last_observed_at=bindparam("last_"),
-                ),
-                [{"id_": i, "level_": lv, "below_": b, "last_": o} for i, lv, b, o in changed],
-            )
-        if added:
-            conn.execute(
-                insert(RuleStateRow),
-                [
-                    {"rule_id": i, "level": lv, "below_since": b, "last_observed_at": o}
-                    for i, lv, b, o in added
-                ],
-            )
-
-
-class _SqliteBulk(_Bulk):
-    """SQLite: the same statements, each run once for many rows by the DBAPI cursor.
-
-    SQLAlchemy's per-row parameter handling costs several times what SQLite itself needs to
-    insert a row, and a poll of a few thousand stations is the hot path (see
-    benchmarks/pipeline.py). Times are converted by the column type's own processors, so they
-    are stored exactly as SQLAlchemy stores them; each distinct instant once per call.
-    """
-
-    INSERT_READINGS = (
-        "INSERT INTO readings (station, parameter, value, unit, observed_at, received_at, feed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (station, parameter, observed_at) DO NOTHING"
-    )
-    UPDATE_STATE = (
-        "UPDATE rule_states SET level = ?, below_since = ?, last_observed_at = ? WHERE rule_id = ?"
-    )
-    INSERT_STATE = (
-        "INSERT INTO rule_states (rule_id, level, below_since, last_observed_at) "
-        "VALUES (?, ?, ?, ?)"
-    )
-
-    def __init__(self, dialect: Dialect, rules: int) -> None:
-        super().__init__(dialect.name)
-        self._rules = rules  # how many rules are configured
-        time_type = UTCDateTime().dialect_impl(dialect)
-        to_db = time_type.bind_processor(dialect)
-        from_db = time_type.result_processor(dialect, None)
-        assert to_db is not None and from_db is not None
-        self._to_db: Callable[[datetime | None], str | None] = to_db
-        self._from_db: Callable[[str | None], datetime | None] = from_db
-
-    def store(
-        self, session: Session, unique: dict[tuple[str, str, datetime], Reading],
-        now: datetime, feed: str | None,
-    ) -> list[Reading]:  # fmt: skip
-        to_db = _memo(self._to_db)
-        received = to_db(now)
-        rows = [
-            (r.station, r.parameter, float(r.value), r.unit, to_db(r.observed_at), received, feed)
-            for r in unique.values()
-        ]
-        # A poll usually brings only new readings, or only repeats: insert all at once and
-        # count. When some of them were stored before, undo, and ask which are new the
-        # portable way.
-        savepoint = session.begin_nested()
-        inserted = session.connection().exec_driver_sql(self.INSERT_READINGS, rows).rowcount
-        if inserted in (0, len(rows)):
-            savepoint.commit()
-            return list(unique.values()) if inserted else []
-        savepoint.rollback()
-        return super().store(session, unique, now, feed)
-
-    def load_states(self, session: Session, rule_ids: list[str]) -> dict[str, _SavedState]:
-        conn = session.connection()
-        from_db = _memo(self._from_db)
-        out: dict[str, _SavedState] = {}
-        if 2 * len(rule_ids) >= self._rules:  # most of them: one scan beats many lookups
-            wanted = set(rule_ids)
-            sql = "SELECT rule_id, level, below_since, last_observed_at FROM rule_states"
-            for rule_id, level, below, last in conn.exec_driver_sql(sql):
-                if rule_id in wanted:
-                    out[rule_id] = (rule_id, level, from_db(below), from_db(last))
-            return out
-        for i in range(0, len(rule_ids), _IN_CHUNK):
-            chunk = tuple(rule_ids[i : i + _IN_CHUNK])
-            sql = (
-                "SELECT rule_id, level, below_since, last_observed_at FROM rule_states "
-                f"WHERE rule_id IN ({', '.join('?' * len(chunk))})"
-            )
-            for rule_id, level, below, last in conn.exec_driver_sql(sql, chunk):
-                out[rule_id] = (rule_id, level, from_db(below), from_db(last))
-        return out
-
-    def save_states(
-        self, session: Session, changed: list[_SavedState], added: list[_SavedState]
-    ) -> None:
-        conn = session.connection()
-        to_db = _memo(self._to_db)
-        # After a poll most states differ only in the poll's instant: one UPDATE for each
-        # group of equal new values, the rest one row at a time.
-        groups: dict[tuple[str | None, str | None, str | None], list[str]] = {}
-        for rule_id, level, below, last in changed:
-            groups.setdefault((level, to_db(below), to_db(last)), []).append(rule_id)
-        one_by_one: list[tuple[str | None, ...]] = []
-        for values, ids in groups.items():
-            if len(ids) < _GROUP:
-                one_by_one.extend((*values, rule_id) for rule_id in ids)
-                continue
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i : i + _IN_CHUNK]
-                conn.exec_driver_sql(
-                    "UPDATE rule_states SET level = ?, below_since = ?, last_observed_at = ? "
-                    f"WHERE rule_id IN ({', '.join('?' * len(chunk))})",
-                    (*values, *chunk),
+    def apply_warnings(self, feed: str, warnings: Sequence[OfficialWarning], now: datetime) -> int:
+        """Official warnings become alerts of their own; an Update or Cancel that references an
+        earlier message updates or ends its alert. Exercises and tests are recorded, not paged."""
+        pages = 0
+        with self.app.db.transaction() as session:
+            for w in warnings:
+                if w.status != "Actual":
+                    record(
+                        session, now, "warning_not_actual", station=feed, id=w.id, status=w.status
+                    )
+                    continue
+                known = (w.id, *w.references)
+                alert = session.scalars(
+                    select(AlertRow).where(
+                        AlertRow.kind == "official", AlertRow.state == "open",
+                        AlertRow.external_id.in_(known),
+                    )
+                ).first()  # fmt: skip
+                if (
+                    alert is not None
+                    and alert.external_id == w.id
+                    and w.in_force
+                    and w.msg_type != "Cancel"
+                ):
+                    continue  # the same message again
+                ended = (
+                    w.msg_type == "Cancel"
+                    or not w.in_force
+                    or (w.expires is not None and w.expires <= now)
                 )
-        if one_by_one:
-            conn.exec_driver_sql(self.UPDATE_STATE, one_by_one)
-        if added:
-            conn.exec_driver_sql(
-                self.INSERT_STATE, [(i, lv, to_db(b), to_db(o)) for i, lv, b, o in added]
-            )
+                level = self._warning_level(w.severity)
+                data = {"headline": w.headline or w.event, "id": w.id, "msg_type": w.msg_type}
+                rule_id = (
+                    alert.rule_id
+                    if alert
+                    else "official:" + hashlib.sha1(w.id.encode()).hexdigest()[:16]
+                )
+                if alert is None:
+                    if ended:
+                        continue
+                    change = _Change(
+                        "opened", "official", rule_id, feed, w.event, "default", level, None,
+                        0.0, "", data, w.id,
+                    )  # fmt: skip
+                else:
+                    old = self._levels.index(alert.level)
+                    new = self._levels.index(level)
+                    kind = (
+                        "cleared"
+                        if ended
+                        else "raised"
+                        if new > old
+                        else "lowered"
+                        if new < old
+                        else ""
+                    )
+                    if not kind:
+                        alert.external_id = w.id
+                        record(
+                            session,
+                            now,
+                            "updated",
+                            alert_id=alert.id,
+                            station=feed,
+                            level=alert.level,
+                            **data,
+                        )
+                        continue
+                    change = _Change(
+                        kind, "official", rule_id, feed, w.event, alert.policy,
+                        None if ended else level, alert.level, 0.0, "", data, w.id,
+                    )  # fmt: skip
+                pages += self._apply(session, change, now)
+        if pages:
+            self.app.pages_written()
+        return pages
+
+    def _warning_level(self, severity: str) -> str:
+        """The lowest level whose CAP severity matches; Unknown maps to the lowest level."""
+        for lv in self.app.config.settings.levels:
+            if lv.cap_severity == severity:
+                return lv.id
+        return self._levels[0]
 
 
-_IN_CHUNK = 500  # ids per IN (...): old SQLite builds allow 999 parameters
-_GROUP = 32  # from this many rows on, one statement for all beats one execution per row
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
+def engine_level(app: App, name: str) -> str:
+    """A level name or alias as the level's id."""
+    return level_ids(app.config.settings.levels)[name]
 
 
-def _memo(fn: Callable[[_K], _V]) -> Callable[[_K], _V]:
-    """`fn` remembering its results for one call of the caller (values repeat within a poll)."""
-    seen: dict[_K, _V] = {}
+def _from_crossing(ev: Evaluator, c: Crossing) -> _Change:
+    data = dict(c.detail)
+    data["observed_at"] = c.reading.observed_at.isoformat()
+    return _Change(
+        c.kind, ev.kind, ev.rule_id, ev.station, ev.parameter, ev.escalation, c.level,
+        c.previous, c.value, c.unit, data,
+    )  # fmt: skip
 
-    def cached(key: _K) -> _V:
-        try:
-            return seen[key]
-        except KeyError:
-            value = seen[key] = fn(key)
-            return value
 
-    return cached
+def _in(station: Station, r: Reading) -> Reading:
+    """The reading in the station's unit for its quality limits (unchanged without one)."""
+    if station.unit is None or station.unit == r.unit:
+        return r
+    return Reading(
+        r.station, r.parameter, convert(r.value, r.unit, station.unit), station.unit, r.observed_at
+    )
+
+
+def _original(screened: Reading, latest: Reading) -> Reading:
+    """Quality works in the station's unit; evaluation gets the reading as it came."""
+    if screened.unit == latest.unit:
+        return screened
+    value = convert(screened.value, screened.unit, latest.unit)
+    return Reading(screened.station, screened.parameter, value, latest.unit, screened.observed_at)
+
+
+def _quality_state(stored: Stored | None) -> quality.QualityState:
+    if stored is None:
+        return quality.QualityState()
+
+    def reading(data: Any) -> Reading | None:
+        if not data:
+            return None
+        station, parameter, value, unit, observed_at = data
+        return Reading(station, parameter, float(value), unit, datetime.fromisoformat(observed_at))
+
+    return quality.QualityState(
+        reading(stored.data.get("last")), reading(stored.data.get("suspect"))
+    )
+
+
+def _quality_stored(state: quality.QualityState) -> Stored:
+    def plain(r: Reading | None) -> list[Any] | None:
+        return [r.station, r.parameter, r.value, r.unit, r.observed_at.isoformat()] if r else None
+
+    return Stored(data={"last": plain(state.last), "suspect": plain(state.suspect)})

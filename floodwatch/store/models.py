@@ -61,6 +61,8 @@ class ReadingRow(Base):
     observed_at: Mapped[datetime]
     received_at: Mapped[datetime]
     feed: Mapped[str | None] = mapped_column(String(64))
+    # why the reading was not evaluated: below_minimum, above_maximum, spike; None: it was
+    quality: Mapped[str | None] = mapped_column(String(32))
 
 
 class RuleStateRow(Base):
@@ -72,6 +74,7 @@ class RuleStateRow(Base):
     level: Mapped[str | None] = mapped_column(String(64))
     below_since: Mapped[datetime | None]
     last_observed_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. a rain rule's recent amounts
 
 
 class AlertRow(Base):
@@ -90,9 +93,13 @@ class AlertRow(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # the rule type that raised it: threshold, rainfall, rate_of_rise, forecast, silence, official
+    kind: Mapped[str] = mapped_column(String(32), default="threshold")
     station: Mapped[str] = mapped_column(String(64))
     parameter: Mapped[str] = mapped_column(String(64))
     rule_id: Mapped[str] = mapped_column(String(64))
+    # for official warnings: the identifier of the message now in force
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     level: Mapped[str] = mapped_column(String(64))
     peak_level: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))  # open | cleared
@@ -172,3 +179,17 @@ class ServiceStateRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]]
+
+
+class LogEntryRow(Base):
+    """The duty log (值班记录): what happened on duty, written by people and by floodwatch."""
+
+    __tablename__ = "duty_log"
+    __table_args__ = (Index("ix_duty_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))  # note, handover, roster, coverage, ...
+    author: Mapped[str] = mapped_column(String(64))  # a person id, or "floodwatch"
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
+Revises: (none)
 Create Date: 2026-11-28
 """
 
@@ -23,9 +23,11 @@ def upgrade() -> None:
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("station", sa.String(length=64), nullable=False),
         sa.Column("parameter", sa.String(length=64), nullable=False),
         sa.Column("rule_id", sa.String(length=64), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
         sa.Column("level", sa.String(length=64), nullable=False),
         sa.Column("peak_level", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -47,6 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index("ix_alert_due", ["next_escalation_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alerts_external_id"), ["external_id"], unique=False)
         batch_op.create_index(
             "uq_open_alert",
             ["station", "rule_id"],
@@ -54,6 +57,19 @@ def upgrade() -> None:
             sqlite_where=sa.text("state = 'open'"),
             postgresql_where=sa.text("state = 'open'"),
         )
+
+    op.create_table(
+        "duty_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", floodwatch.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("author", sa.String(length=64), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("duty_log", schema=None) as batch_op:
+        batch_op.create_index("ix_duty_log_at", ["at"], unique=False)
 
     op.create_table(
         "readings",
@@ -69,6 +85,7 @@ def upgrade() -> None:
             "received_at", floodwatch.store.models.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column("feed", sa.String(length=64), nullable=True),
+        sa.Column("quality", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("station", "parameter", "observed_at", name="uq_reading"),
     )
@@ -80,6 +97,7 @@ def upgrade() -> None:
         sa.Column(
             "last_observed_at", floodwatch.store.models.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("data", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("rule_id"),
     )
     op.create_table(
@@ -181,12 +199,17 @@ def downgrade() -> None:
     op.drop_table("service_state")
     op.drop_table("rule_states")
     op.drop_table("readings")
+    with op.batch_alter_table("duty_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_duty_log_at")
+
+    op.drop_table("duty_log")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_open_alert",
             sqlite_where=sa.text("state = 'open'"),
             postgresql_where=sa.text("state = 'open'"),
         )
+        batch_op.drop_index(batch_op.f("ix_alerts_external_id"))
         batch_op.drop_index("ix_alert_due")
 
     op.drop_table("alerts")
