@@ -55,6 +55,11 @@ def check(
                             f"no rotation for role {role!r} in the rosters (roles: {known})",
                         )
                     )
+    for k, admin in enumerate(settings.duty.roster_admins):
+        if admin not in roster.people:
+            problems.append(
+                config.doc.problem(("duty", "roster_admins", k), f"unknown person {admin!r}")
+            )
     if problems:
         raise ConfigError(problems)
     return config, roster

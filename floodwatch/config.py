@@ -286,6 +286,16 @@ class Delivery(Strict):
     sweep: Duration = timedelta(seconds=5)
 
 
+class DutySettings(Strict):
+    """What the duty office is told besides alerts."""
+
+    handover_reminder: Duration | None = timedelta(hours=2)  # before a shift, to those taking it
+    coverage_days: int = Field(default=7, ge=1)  # the coverage monitor looks this far ahead
+    coverage_at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # local, daily
+    roster_admins: list[Name] = Field(default_factory=list)  # paged about gaps in the roster
+    reload_every: Duration = timedelta(seconds=30)  # how often roster files are checked for edits
+
+
 class Settings(Strict):
     version: Literal[1]
     office: str
@@ -297,6 +307,7 @@ class Settings(Strict):
     feeds: list[FeedSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     silence: Silence = Silence()
+    duty: DutySettings = DutySettings()
     escalation: dict[Name, EscalationPolicy]
     notifiers: list[NotifierSettings] = Field(min_length=1)
     escalation_tick: Duration = timedelta(seconds=15)

@@ -185,10 +185,14 @@ class Pipeline:
         added: dict[str, Stored] = {}
         changes: list[_Change] = []
         for key, series in by_series.items():
-            series.sort(key=lambda r: r.observed_at)
+            if len(series) > 1:
+                series.sort(key=_observed_at)
+            units = {r.unit for r in series}
             for ev in self._series[key]:
                 try:
-                    converted = [engine.in_unit(ev, r) for r in series]
+                    converted = (
+                        series if units == {ev.unit} else [engine.in_unit(ev, r) for r in series]
+                    )
                 except ValueError as exc:
                     log.error("rule %s: %s; not evaluated", ev.rule_id, exc)
                     continue
@@ -497,6 +501,10 @@ class Pipeline:
 def engine_level(app: App, name: str) -> str:
     """A level name or alias as the level's id."""
     return level_ids(app.config.settings.levels)[name]
+
+
+def _observed_at(reading: Reading) -> datetime:
+    return reading.observed_at
 
 
 def _from_crossing(ev: Evaluator, c: Crossing) -> _Change:

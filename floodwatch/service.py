@@ -15,10 +15,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from floodwatch.app import App
 from floodwatch.clock import ScaledClock
+from floodwatch.desk import DutyDesk
 from floodwatch.feeds.base import Feed, FeedError
 from floodwatch.notify.dispatcher import Dispatcher
 from floodwatch.pipeline import Pipeline
 from floodwatch.store import state
+from floodwatch.warnings import WarningFeed
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Service:
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         settings = app.config.settings
         self.pipeline = Pipeline(app)
+        self.desk = DutyDesk(app, self.pipeline.outbox)
         self.dispatcher = Dispatcher(app.db, app.notifiers, settings.delivery, self.node)
         self.scheduler = BackgroundScheduler(
             timezone=settings.timezone,
@@ -64,6 +67,14 @@ class Service:
             seconds=self._real(settings.escalation_tick), next_run_time=datetime.now(UTC),
         )  # fmt: skip
         self.scheduler.add_job(
+            self.duty, "interval", id="duty",
+            seconds=self._real(settings.escalation_tick), next_run_time=datetime.now(UTC),
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.reload_roster, "interval", id="roster",
+            seconds=max(settings.duty.reload_every.total_seconds(), MIN_REAL_INTERVAL),
+        )  # fmt: skip
+        self.scheduler.add_job(
             self.dispatch, "interval", id="dispatch", max_instances=2,
             seconds=self._real(settings.delivery.sweep), next_run_time=datetime.now(UTC),
         )  # fmt: skip
@@ -80,9 +91,11 @@ class Service:
     # -- jobs ----------------------------------------------------------------------------------
 
     def poll(self, feed: Feed) -> None:
+        """Fetch once; a failing feed logs one line and never stops the service."""
         now = self.app.clock.now()
         try:
             readings = feed.fetch(now)
+            warnings = feed.fetch_warnings(now) if isinstance(feed, WarningFeed) else []
         except FeedError as exc:
             log.error("%s", exc)
             return
@@ -92,9 +105,21 @@ class Service:
         if readings:
             result = self.pipeline.ingest(readings, now, feed=feed.name)
             log.debug("feed %s: %s", feed.name, result)
+        if warnings:
+            self.pipeline.apply_warnings(feed.name, warnings, now)
 
     def escalate(self) -> None:
-        self.pipeline.escalate(self.app.clock.now())
+        """Silent stations and due escalations."""
+        self.pipeline.tick(self.app.clock.now())
+
+    def duty(self) -> None:
+        """Handovers, reminders and the daily coverage check."""
+        now = self.app.clock.now()
+        self.desk.tick(now)
+        self.desk.check_coverage(now)
+
+    def reload_roster(self) -> None:
+        self.desk.reload_roster(self.app.clock.now())
 
     def dispatch(self) -> None:
         """Deliver until nothing is due; a wake that arrives meanwhile makes it go round again."""

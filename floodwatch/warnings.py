@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from floodwatch.clock import require_aware
 
@@ -80,6 +80,7 @@ class OfficialWarning:
                 object.__setattr__(self, name, require_aware(value, name))
 
 
+@runtime_checkable
 class WarningFeed(Protocol):
     """A feed of official warnings."""
 

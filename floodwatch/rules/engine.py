@@ -64,11 +64,13 @@ class Evaluator(Protocol):
 
 
 def _levels(state: Stored, names: Sequence[str]) -> LevelState:
-    return LevelState(
-        names.index(state.level) if state.level in names else NONE,
-        state.below_since,
-        state.last_observed_at,
-    )
+    level = NONE
+    if state.level is not None:
+        try:
+            level = names.index(state.level)
+        except ValueError:  # a level no longer in the rule: start again from none
+            level = NONE
+    return LevelState(level, state.below_since, state.last_observed_at)
 
 
 def _stored(level: LevelState, names: Sequence[str], data: dict[str, Any] | None = None) -> Stored:
@@ -102,7 +104,7 @@ class ThresholdEvaluator:
     def evaluate(
         self, stored: Stored, readings: Sequence[Reading], now: datetime
     ) -> tuple[Stored, list[Crossing]]:
-        names = [n for n, _ in self.ladder.levels]
+        names = self.ladder.names
         state, out = _levels(stored, names), []
         for reading in readings:
             state, crossing = evaluate_threshold(self.ladder, state, reading)

@@ -8,7 +8,7 @@ level for `hold`, measured in observation time: without readings a level never l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -36,20 +36,19 @@ def track(
     state: LevelState, reached: int, held: int, at: datetime, hold: timedelta
 ) -> tuple[LevelState, Move | None]:
     """Apply one observation at `at`; older or repeated observations change nothing."""
+    # LevelState is built directly rather than with dataclasses.replace: this runs once per
+    # reading per rule, the ingest path's inner loop
+    level, below = state.level, state.below_since
     if state.last_observed_at is not None and at <= state.last_observed_at:
         return state, None
-    state = replace(state, last_observed_at=at)
-    if reached > state.level:
-        kind: CrossingKind = "opened" if state.level == NONE else "raised"
-        return LevelState(reached, None, at), Move(kind, reached, state.level)
-    if state.level == NONE:
-        return state, None
-    if held >= state.level:
-        return replace(state, below_since=None), None
-    if state.below_since is None:
-        state = replace(state, below_since=at)
-    assert state.below_since is not None
-    if at - state.below_since < hold:
-        return state, None
+    if reached > level:
+        kind: CrossingKind = "opened" if level == NONE else "raised"
+        return LevelState(reached, None, at), Move(kind, reached, level)
+    if level == NONE or held >= level:
+        return LevelState(level, None, at), None
+    if below is None:
+        below = at
+    if at - below < hold:
+        return LevelState(level, below, at), None
     kind = "cleared" if held == NONE else "lowered"
     return LevelState(held, None, at), Move(kind, held, state.level)

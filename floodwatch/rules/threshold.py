@@ -6,6 +6,7 @@ stayed below ``level - deadband`` for ``hold`` (see rules.levels).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,22 +24,27 @@ class Ladder:
     levels: tuple[tuple[str, float], ...]
     deadband: float = 0.0
     hold: timedelta = timedelta(0)
+    _names: list[str] = field(init=False, repr=False, compare=False)
+    _up: list[float] = field(init=False, repr=False, compare=False)
+    _down: list[float] = field(init=False, repr=False, compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return self._names
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_names", [n for n, _ in self.levels])
+        thresholds = [t for _, t in self.levels]
+        object.__setattr__(self, "_up", thresholds)
+        object.__setattr__(self, "_down", [t - self.deadband for t in thresholds])
 
     def reached(self, value: float) -> int:
         """Index of the highest level `value` reaches, or -1."""
-        idx = NONE
-        for i, (_, threshold) in enumerate(self.levels):
-            if value >= threshold:
-                idx = i
-        return idx
+        return bisect_right(self._up, value) - 1
 
     def held(self, value: float) -> int:
         """Index of the highest level `value` has not yet fallen clear of (threshold - deadband)."""
-        idx = NONE
-        for i, (_, threshold) in enumerate(self.levels):
-            if value >= threshold - self.deadband:
-                idx = i
-        return idx
+        return bisect_right(self._down, value) - 1
 
     def name(self, index: int) -> str | None:
         return self.levels[index][0] if index != NONE else None

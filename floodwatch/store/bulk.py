@@ -210,11 +210,12 @@ class SqliteBulk(Bulk):
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    # most rules keep no data: skip the encoder for them (this is the hot path)
+    return json.dumps(data, separators=(",", ":")) if data else "{}"
 
 
 def _load(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+    return json.loads(text) if text and text != "{}" else {}
 
 
 def bulk_for(db: Database, rules: int) -> Bulk:

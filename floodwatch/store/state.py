@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from floodwatch.store.db import Database
 from floodwatch.store.models import ServiceStateRow
@@ -24,6 +25,17 @@ def get(db: Database, name: str) -> dict[str, Any] | None:
 def put(db: Database, name: str, value: dict[str, Any]) -> None:
     with db.transaction() as session:
         session.merge(ServiceStateRow(name=name, value=value))
+
+
+def get_in(session: Session, name: str) -> dict[str, Any] | None:
+    """Read a value inside the caller's transaction (the schema is known to exist)."""
+    row = session.get(ServiceStateRow, name)
+    return dict(row.value) if row else None
+
+
+def put_in(session: Session, name: str, value: dict[str, Any]) -> None:
+    """Write a value inside the caller's transaction."""
+    session.merge(ServiceStateRow(name=name, value=value))
 
 
 def demo_origin(db: Database) -> datetime | None:
