@@ -58,7 +58,10 @@ class DutyDesk:
         pages = 0
         with self.app.db.transaction() as session:
             saved = state.get_in(session, CHECKED)
-            since = datetime.fromisoformat(saved["at"]) if saved else now
+            if saved is None:  # the first tick: count from here, announce nothing from before
+                state.put_in(session, CHECKED, {"at": now.isoformat()})
+                return 0
+            since = datetime.fromisoformat(saved["at"])
             if now <= since:
                 return 0
             for h in handovers(self.app.roster, since, now):

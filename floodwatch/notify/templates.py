@@ -195,7 +195,7 @@ _DUTY: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "handover_reminder": (
             "[Duty reminder]",
-            "You are on duty as {role} from {at} until {until}.",
+            "Reminder: you are on duty as {role} from {at} until {until}.",
         ),
         "coverage_gaps": (
             "[Roster gaps]",
