@@ -3,7 +3,6 @@ files edited while the service runs."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
