@@ -275,6 +275,61 @@ def plugins() -> None:
 main.add_command(roster)
 
 
+@main.group()
+def feeds() -> None:
+    """Feed tools."""
+
+
+@feeds.command(name="test")
+@config_option
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per reading or warning.")
+@reports_errors
+def feeds_test(config_path: Path, name: str, as_json: bool) -> None:
+    """Fetch once from feed NAME and print what it parsed (nothing is stored)."""
+    from floodwatch.feeds.base import FeedError
+    from floodwatch.warnings import WarningFeed
+
+    app = build_app(config_path)
+    feed = app.feeds.get(name)
+    if feed is None:
+        raise click.BadParameter(
+            f"no feed named {name!r} (feeds: {', '.join(app.feeds) or 'none'})", param_hint="NAME"
+        )
+    now = app.clock.now()
+    zone = app.config.settings.timezone
+    try:
+        readings = feed.fetch(now)
+        warnings = feed.fetch_warnings(now) if isinstance(feed, WarningFeed) else []
+    except FeedError as exc:
+        raise FloodwatchError(str(exc)) from None
+    for r in readings:
+        if as_json:
+            item = {
+                "station": r.station,
+                "parameter": r.parameter,
+                "value": r.value,
+                "unit": r.unit,
+            }
+            click.echo(json.dumps({**item, "observed_at": r.observed_at.isoformat()}))
+        else:
+            click.echo(f"{r.observed_at.astimezone(zone):%Y-%m-%d %H:%M %Z}  {r.station:<12} "
+                       f"{r.parameter:<14} {r.value:g} {r.unit}")  # fmt: skip
+    for w in warnings:
+        if as_json:
+            click.echo(json.dumps({"warning": w.id, "msg_type": w.msg_type, "status": w.status,
+                                   "event": w.event, "severity": w.severity,
+                                   "headline": w.headline, "in_force": w.in_force},
+                                  ensure_ascii=False))  # fmt: skip
+        else:
+            click.echo(f"warning {w.id}: {w.msg_type} {w.severity} {w.event}: {w.headline}")
+    rejected = getattr(feed, "rejected", None)
+    summary = f"{len(readings)} reading(s), {len(warnings)} warning(s) from feed {name}"
+    if rejected:
+        summary += "; skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
+    click.echo(summary, err=True)
+
+
 def _duration(text: str, option: str) -> Any:
     try:
         return parse_duration(text)

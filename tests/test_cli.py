@@ -10,6 +10,7 @@ from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.pipeline import Pipeline
 
+from .conftest import LocalHTTPServer
 from .helpers import DEMO_READINGS, FLOODWATCH, demo_readings, write_config
 from .test_service import fast_demo
 
@@ -86,3 +87,32 @@ def test_the_default_config_is_the_demo(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     result = fw("check", cwd=root)
     assert result.returncode == 0 and "config/floodwatch.yaml: ok" in result.stdout
+
+
+def test_feeds_test_prints_what_a_real_payload_parses_to(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    payload = (fixtures_dir / "feeds/usgs_nwis/waterservices_iv.json").read_bytes()
+    http_server.serve("/nwis/iv/", payload)
+    feed = {"name": "usgs", "type": "usgs_iv", "interval": "15m", "sites": ["01491000", "01645000"],
+            "base_url": f"{http_server.url}/nwis/iv/"}  # fmt: skip
+    config = write_config(tmp_path, feeds=[feed])
+    result = fw("feeds", "test", "usgs", "--config", str(config), "--json")
+    assert result.returncode == 0, result.stderr
+    got = {(r["station"], r["parameter"], r["value"], r["unit"], r["observed_at"])
+           for r in map(json.loads, result.stdout.splitlines())}  # fmt: skip
+    assert got == {
+        ("01491000", "discharge", 439.0, "ft3/s", "2020-02-13T22:15:00+00:00"),
+        ("01491000", "stage", 4.36, "ft", "2020-02-13T22:15:00+00:00"),
+        ("01645000", "discharge", 260.0, "ft3/s", "2020-02-13T21:50:00+00:00"),
+        ("01645000", "stage", 2.68, "ft", "2020-02-13T21:50:00+00:00"),
+    }
+    assert "4 reading(s), 0 warning(s) from feed usgs" in result.stderr
+    table = fw("feeds", "test", "usgs", "--config", str(config))
+    assert "2020-02-14 06:15 CST  01491000     stage          4.36 ft" in table.stdout
+    assert fw("feeds", "test", "nope", "--config", str(config)).returncode == 2
+    http_server.serve(
+        "/nwis/iv/", b"<html>maintenance</html>", status=404, content_type="text/html"
+    )
+    failed = fw("feeds", "test", "usgs", "--config", str(config))
+    assert failed.returncode == 1 and "feed usgs" in failed.stderr

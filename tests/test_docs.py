@@ -13,10 +13,17 @@ from floodwatch.cli import main
 from floodwatch.config import (
     Delivery,
     DemoClock,
+    DutySettings,
     EscalationPolicy,
     EscalationStep,
+    ForecastRule,
     Level,
+    Maintenance,
+    RainfallRule,
+    RainStep,
+    RiseRule,
     Settings,
+    Silence,
     Station,
     Step,
     ThresholdRule,
@@ -49,7 +56,7 @@ def test_every_command_and_option_is_in_the_readme(path: str, cmd: click.Command
 
 MODELS: list[type[BaseModel]] = [
     Settings, Level, Station, ThresholdRule, Step, EscalationPolicy, EscalationStep, Delivery,
-    DemoClock,
+    DemoClock, Silence, DutySettings, RainfallRule, RainStep, RiseRule, ForecastRule, Maintenance,
 ]  # fmt: skip
 
 
