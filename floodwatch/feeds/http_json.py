@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from datetime import datetime
 from typing import Any
 
-import requests
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from floodwatch.feeds.base import FeedError
+from floodwatch.feeds.httpfeed import HttpFeed, PollOptions
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 from floodwatch.yamlsource import Secret
 
-log = logging.getLogger(__name__)
-
 FIELDS = ("station", "parameter", "value", "unit", "observed_at")
 
 
-class HttpJsonFeed:
+class HttpJsonFeed(HttpFeed):
     """GET `url`; the readings are the list at `items` (a dotted path; empty: the body itself).
 
     Each of station, parameter, value, unit and observed_at comes from a dotted path in
-    `fields`, or, for station, parameter and unit, a fixed value given in `constants`.
+    `fields`, or, for station, parameter and unit, a fixed value given in `constants`. Timeout,
+    retries with backoff and the degraded flag are those of every HTTP feed.
     """
 
-    class Options(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
+    class Options(PollOptions):
         url: str = Field(pattern=r"^https?://")
         params: dict[str, str] = Field(default_factory=dict)
         token: Secret | None = None
-        timeout: float = Field(default=10.0, gt=0)
         items: str = ""
         fields: dict[str, str] = Field(default_factory=dict)
         constants: dict[str, str] = Field(default_factory=dict)
@@ -50,31 +46,37 @@ class HttpJsonFeed:
             return self
 
     def __init__(self, name: str, options: HttpJsonFeed.Options, context: PluginContext) -> None:
-        self.name = name
+        super().__init__(name, options, context)
         self.options = options
-        self._session = context.http()
 
     def fetch(self, now: datetime) -> list[Reading]:
         o = self.options
         headers = {"Authorization": f"Bearer {o.token.get_secret_value()}"} if o.token else {}
-        try:
-            response = self._session.get(o.url, params=o.params, headers=headers, timeout=o.timeout)
-            response.raise_for_status()
-            body = response.json()
-        except requests.RequestException as exc:
-            raise FeedError(f"feed {self.name}: GET {o.url} failed: {exc}") from exc
-        except ValueError as exc:
-            raise FeedError(f"feed {self.name}: {o.url} did not return JSON: {exc}") from exc
-        items = _at(body, o.items) if o.items else body
-        if not isinstance(items, list):
-            raise FeedError(f"feed {self.name}: expected a list at {o.items or 'the top level'!r}")
-        readings = []
-        for i, item in enumerate(items):
+        with self._run():
+            body = self.get_json(o.url, o.params, headers)
             try:
-                readings.append(self._reading(item))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("feed %s: item %d skipped: %s", self.name, i, exc)
-        return [r for r in readings if r.observed_at <= now]
+                items = _at(body, o.items) if o.items else body
+            except (KeyError, IndexError, TypeError, ValueError):
+                items = None
+            if not isinstance(items, list):
+                raise FeedError(
+                    f"feed {self.name}: expected a list at {o.items or 'the top level'!r}"
+                )
+            readings = []
+            for item in items:
+                try:
+                    reading = self._reading(item)
+                except (KeyError, IndexError, TypeError):
+                    self.rejected["malformed"] += 1
+                    continue
+                except ValueError as exc:
+                    self.rejected[str(exc).split(":", 1)[0]] += 1
+                    continue
+                if reading.observed_at > now:
+                    self.rejected["future"] += 1
+                    continue
+                readings.append(reading)
+        return sorted(readings, key=lambda r: r.observed_at)
 
     def _reading(self, item: Any) -> Reading:
         o = self.options
@@ -82,12 +84,21 @@ class HttpJsonFeed:
         def get(name: str) -> Any:
             return _at(item, o.fields[name]) if name in o.fields else o.constants[name]
 
-        value = float(get("value"))
+        raw = get("value")
+        if raw is None or raw == "":
+            raise ValueError("empty: no value")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"unparseable_value: {raw!r}") from None
         if not math.isfinite(value):
-            raise ValueError(f"value {value} is not finite")
-        observed = datetime.fromisoformat(str(get("observed_at")).replace("Z", "+00:00"))
+            raise ValueError(f"nan: {value}")
+        try:
+            observed = datetime.fromisoformat(str(get("observed_at")).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("unparseable_time: not ISO 8601") from None
         if observed.tzinfo is None:
-            raise ValueError(f"observed_at {observed.isoformat()} has no UTC offset")
+            raise ValueError("unparseable_time: no UTC offset")
         return Reading(
             str(get("station")), str(get("parameter")), value, str(get("unit")), observed
         )
