@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,45 +20,13 @@ from sqlalchemy import select
 
 from floodwatch import __version__
 from floodwatch.app import App, build_app, check
+from floodwatch.cli_common import config_option, reports_errors
 from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_CONFIG = "config/floodwatch.yaml"
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    envvar="FLOODWATCH_CONFIG",
-    show_default=True,
-    help="The floodwatch.yaml to use (or $FLOODWATCH_CONFIG).",
-)
-
-
-def reports_errors(fn: F) -> F:
-    """Domain errors are printed as messages and exit 1; the one place that does so."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s) found; nothing was changed.", err=True)
-            sys.exit(1)
-        except FloodwatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()

@@ -11,36 +11,22 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from floodwatch.app import check
+from floodwatch.cli_common import config_option, reports_errors
 from floodwatch.clock import SystemClock
-from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.plugins import Registry
 from floodwatch.roster import Assignment, Roster, gaps, shifts, to_ical
 from floodwatch.roster.table import table_range
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_CONFIG = "config/floodwatch.yaml"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    envvar="FLOODWATCH_CONFIG",
-    show_default=True,
-    help="The floodwatch.yaml to use (or $FLOODWATCH_CONFIG); its `rosters` are loaded.",
-)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 phones_option = click.option(
     "--phones", is_flag=True, help="Show phone numbers whole (masked by default)."
@@ -49,25 +35,6 @@ from_option = click.option(
     "--from", "start", metavar="DATE", default=None,
     help="First day, YYYY-MM-DD, from its first handover (default: today).",
 )  # fmt: skip
-
-
-def _reports_errors(fn: F) -> F:
-    """Domain errors become messages and exit 1 (as in floodwatch.cli)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s) found; nothing was changed.", err=True)
-            sys.exit(1)
-        except FloodwatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _roster(config_path: Path) -> tuple[str, Roster]:
@@ -89,7 +56,7 @@ def roster() -> None:
 )  # fmt: skip
 @json_option
 @phones_option
-@_reports_errors
+@reports_errors
 def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> None:
     """Who is on duty now (or --at TIME), in which shift, and why."""
     _, r = _roster(config_path)
@@ -129,7 +96,7 @@ def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> 
 @click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
 @json_option
 @phones_option
-@_reports_errors
+@reports_errors
 def show(config_path: Path, start: str | None, days: int, as_json: bool, phones: bool) -> None:
     """The duty table from --from for --days days: one row per shift, to print and pin up."""
     office, r = _roster(config_path)
@@ -204,7 +171,7 @@ def show(config_path: Path, start: str | None, days: int, as_json: bool, phones:
     help="First day, YYYY-MM-DD, from its first handover (default: from now).",
 )  # fmt: skip
 @json_option
-@_reports_errors
+@reports_errors
 def gaps_cmd(config_path: Path, days: int, start: str | None, as_json: bool) -> None:
     """Every interval in which a role has fewer people than its shift needs; exit 1 if any."""
     _, r = _roster(config_path)
@@ -256,7 +223,7 @@ def gaps_cmd(config_path: Path, days: int, start: str | None, as_json: bool) -> 
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Write to this file instead of standard output.",
 )  # fmt: skip
-@_reports_errors
+@reports_errors
 def ical(
     config_path: Path,
     person: str | None,
