@@ -159,7 +159,9 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no alerts" if show_all else "no open alerts")
         return
-    click.echo(f"{'ID':>4}  {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} ACK / NEXT")
+    click.echo(
+        f"{'ID':>4}  {'KIND':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} ACK / NEXT"
+    )
     for a in rows:
         if a.acknowledged_by:
             ack = f"acknowledged by {a.acknowledged_by}"
@@ -168,7 +170,9 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
         else:
             ack = f"step {a.escalation_step}"
         opened = _local(a.opened_at, zone)
-        click.echo(f"{a.id:>4}  {a.station:<10} {a.level:<7} {a.state:<8} {opened:<17} {ack}")
+        click.echo(
+            f"{a.id:>4}  {a.kind:<12} {a.station:<10} {a.level:<7} {a.state:<8} {opened:<17} {ack}"
+        )
 
 
 def _local(when: datetime, zone: ZoneInfo) -> str:
@@ -181,6 +185,7 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 
     return {
         "id": a.id,
+        "kind": a.kind,
         "station": a.station,
         "rule": a.rule_id,
         "level": a.level,
