@@ -160,7 +160,8 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
         click.echo("no alerts" if show_all else "no open alerts")
         return
     click.echo(
-        f"{'ID':>4}  {'KIND':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} ACK / NEXT"
+        f"{'ID':>4}  {'KIND':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} "
+        "ACK / NEXT"
     )
     for a in rows:
         if a.acknowledged_by:
