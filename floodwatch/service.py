@@ -5,6 +5,7 @@ The dispatcher also runs as soon as pages are committed (`wake`), not only on it
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -79,6 +80,9 @@ class Service:
             seconds=self._real(settings.delivery.sweep), next_run_time=datetime.now(UTC),
         )  # fmt: skip
         self.scheduler.start()
+        # What start-up built (config, roster, ORM mappers) lives as long as the service: moving
+        # it out of the collector's view spares every poll a full scan of it (benchmarks/feeds.py)
+        gc.freeze()
         log.info("floodwatch started as %s on %s", self.node, self.app.db.url.render_as_string())
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,10 @@ def loads(text: str, name: str, *, env: Mapping[str, str]) -> Document:
 
 
 _constructor = yaml.SafeLoader("")
+# PyYAML's constructor remembers every node it built; each scalar is forgotten once built
+# (otherwise every load and roster reload would keep its whole node tree alive), and the shared
+# constructor is used by one thread at a time.
+_constructor_lock = threading.Lock()
 
 
 def _build(
@@ -149,7 +154,11 @@ def _build(
 def _scalar(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]) -> Any:
     """Construct a scalar; an impossible value (a date like 2026-06-31) is a located problem."""
     try:
-        return _constructor.construct_object(node, deep=True)
+        with _constructor_lock:
+            try:
+                return _constructor.construct_object(node, deep=True)
+            finally:
+                _constructor.constructed_objects.pop(node, None)
     except ValueError as exc:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         what = "date or time" if node.tag.endswith(":timestamp") else "value"
