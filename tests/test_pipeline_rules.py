@@ -221,3 +221,23 @@ def test_a_forecast_advisory_follows_the_latest_forecast(
     assert [a.state for a in alerts(app)] == ["cleared"]
     with app.db.sessions() as s:
         assert s.scalar(select(ReadingRow.value).where(ReadingRow.observed_at == hours[49])) == 0.0
+
+
+def test_stale_readings_from_a_real_feed_raise_a_silence_alert_where_due(
+    tmp_path: Path, database_url: str, fixtures_dir: Path, http_server: LocalHTTPServer
+) -> None:
+    from floodwatch.feeds.usgs import UsgsIvFeed
+
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, "usgs_nwis/waterservices_iv.json"))
+    now = datetime(2020, 2, 13, 22, 50, tzinfo=UTC)
+    feed = UsgsIvFeed("usgs", UsgsIvFeed.Options(sites=("01491000", "01645000"),
+                      base_url=f"{http_server.url}/nwis/iv/"), context(tmp_path, now))  # fmt: skip
+    stations = [{"id": s, "name": s, "expect_every": "15m"} for s in ("01491000", "01645000")]
+    app, clock = app_with(tmp_path, database_url, now, stations=stations, rules=[])
+    pipeline = Pipeline(app)
+    pipeline.ingest(feed.fetch(now), now)
+    pipeline.ingest(feed.fetch(now), now)  # the same stale answer again: nothing new
+    pipeline.tick(now)
+    # 01491000 last reported 22:15 UTC (35 min ago: within 3 x 15 min); 01645000 at 21:50 (60 min)
+    silent = [(a.station, a.value) for a in alerts(app) if a.kind == "silence"]
+    assert silent == [("01645000", 60.0)]
