@@ -116,6 +116,9 @@ class DutyDesk:
                 self._office, self.outbox.local(h.at), self._role(role), self.outbox.local(end)
             )
             pages += self._tell(session, event, role, people, "handover_reminder", facts, now)
+        told = "; ".join(f"{self._role(r)}: {self._names(p)}" for r, p in h.incoming.items())
+        text = f"reminded for {self.outbox.local(h.at)}: {told}"
+        self._log(session, now, "handover_reminder", text, {"at": h.at.isoformat()})
         return pages
 
     # -- coverage ------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ def test_a_reminder_reaches_the_incoming_team_hours_before(
     desk.tick(clock.now())
     reminded = {(person, role) for person, role, body in pages(app) if "将于" in body or "Reminder" in body}  # fmt: skip
     assert reminded == {("zhao.lei", "leader"), ("wu.qiang", "officer"), ("tom.baker", "officer")}
+    assert [k for k, _ in duty_log(app)] == ["handover_reminder"]
 
 
 def test_the_coverage_monitor_pages_the_roster_administrators_once_a_day(
