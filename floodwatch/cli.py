@@ -25,6 +25,7 @@ from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
+from floodwatch.pipeline import Pipeline
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
@@ -156,6 +157,9 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_alert_json(a, zone) for a in rows], ensure_ascii=False, indent=2))
         return
+    degraded = Pipeline(app).degraded_stations()
+    for station, feed in sorted(degraded.items()):
+        click.echo(f"degraded: station {station} (feed {feed} is failing)", err=True)
     if not rows:
         click.echo("no alerts" if show_all else "no open alerts")
         return
@@ -210,7 +214,6 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 @reports_errors
 def ack(config_path: Path, alert_id: int, person: str) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
-    from floodwatch.pipeline import Pipeline
 
     app = build_app(config_path)
     app.db.upgrade()

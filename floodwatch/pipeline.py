@@ -27,9 +27,10 @@ from floodwatch.readings import Reading
 from floodwatch.rules import engine, quality
 from floodwatch.rules.engine import Evaluator, Stored
 from floodwatch.rules.threshold import Crossing
+from floodwatch.store import state
 from floodwatch.store.bulk import bulk_for
 from floodwatch.store.events import record
-from floodwatch.store.models import AlertRow, EventRow, ReadingRow
+from floodwatch.store.models import AlertRow, EventRow, LogEntryRow, ReadingRow
 from floodwatch.units import convert
 from floodwatch.warnings import OfficialWarning
 
@@ -410,6 +411,46 @@ class Pipeline:
             level if kind == "opened" else None, None if kind == "opened" else level,
             float(minutes), "min", data,
         )  # fmt: skip
+
+    # -- feed health ---------------------------------------------------------------------------
+
+    def feed_health(
+        self, feed: str, degraded: bool, stations: Sequence[str] | None, now: datetime
+    ) -> None:
+        """Record when a feed becomes degraded or recovers, with the stations it serves (those
+        it named, else every station it has delivered readings for): an event and a duty-log
+        entry on each change, and the current state in `service_state` ("feed:NAME")."""
+        key = f"feed:{feed}"
+        with self.app.db.transaction() as session:
+            before = state.get_in(session, key)
+            if bool(before and before["degraded"]) == degraded:
+                return
+            if not stations:
+                stations = list(
+                    session.scalars(
+                        select(ReadingRow.station).where(ReadingRow.feed == feed).distinct()
+                    )
+                )
+            names = sorted(stations)
+            state.put_in(session, key, {"degraded": degraded, "stations": names,
+                                        "since": now.isoformat()})  # fmt: skip
+            kind = "feed_degraded" if degraded else "feed_recovered"
+            record(session, now, kind, feed=feed, stations=names)
+            what = "degraded" if degraded else "recovered"
+            text = f"feed {feed} {what}; stations: {', '.join(names) or '-'}"
+            session.add(LogEntryRow(at=now, kind=kind, author="floodwatch", text=text,
+                                    data={"feed": feed, "stations": names}))  # fmt: skip
+        (log.warning if degraded else log.info)("%s", text)
+
+    def degraded_stations(self) -> dict[str, str]:
+        """Station -> the degraded feed that serves it, for what duty officers are shown."""
+        out: dict[str, str] = {}
+        with self.app.db.sessions() as session:
+            for name in self.app.feeds:
+                value = state.get_in(session, f"feed:{name}")
+                if value and value["degraded"]:
+                    out.update({s: name for s in value["stations"]})
+        return out
 
     # -- official warnings -----------------------------------------------------------------------
 

@@ -102,15 +102,23 @@ class Service:
             warnings = feed.fetch_warnings(now) if isinstance(feed, WarningFeed) else []
         except FeedError as exc:
             log.error("%s", exc)
+            self._health(feed, now, failed=True)
             return
         except Exception:
             log.exception("feed %s failed", feed.name)
+            self._health(feed, now, failed=True)
             return
+        self._health(feed, now, failed=False)
         if readings:
             result = self.pipeline.ingest(readings, now, feed=feed.name)
             log.debug("feed %s: %s", feed.name, result)
         if warnings:
             self.pipeline.apply_warnings(feed.name, warnings, now)
+
+    def _health(self, feed: Feed, now: datetime, failed: bool) -> None:
+        degraded = failed or bool(getattr(feed, "degraded", False))
+        stations = getattr(feed, "degraded_stations", None) if not failed else None
+        self.pipeline.feed_health(feed.name, degraded, sorted(stations) if stations else None, now)
 
     def escalate(self) -> None:
         """Silent stations and due escalations."""

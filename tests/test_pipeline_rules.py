@@ -241,3 +241,34 @@ def test_stale_readings_from_a_real_feed_raise_a_silence_alert_where_due(
     # 01491000 last reported 22:15 UTC (35 min ago: within 3 x 15 min); 01645000 at 21:50 (60 min)
     silent = [(a.station, a.value) for a in alerts(app) if a.kind == "silence"]
     assert silent == [("01645000", 60.0)]
+
+
+def test_a_failing_feed_marks_its_stations_degraded_until_it_recovers(
+    tmp_path: Path, database_url: str, fixtures_dir: Path, http_server: LocalHTTPServer
+) -> None:
+    from floodwatch.service import Service
+
+    from .feed_support import Sleeps
+
+    payload = raw(fixtures_dir, "usgs_nwis/waterservices_iv.json")
+    http_server.serve("/nwis/iv/", payload)
+    feed = {"name": "usgs", "type": "usgs_iv", "sites": ["01491000", "01645000"],
+            "base_url": f"{http_server.url}/nwis/iv/", "retries": 1}  # fmt: skip
+    now = datetime(2020, 2, 13, 22, 50, tzinfo=UTC)
+    app, clock = app_with(tmp_path, database_url, now, feeds=[feed], rules=[])
+    service = Service(app)
+    app.feeds["usgs"].sleep = Sleeps()  # type: ignore[attr-defined]
+    service.poll(app.feeds["usgs"])
+    assert service.pipeline.degraded_stations() == {}
+    http_server.serve("/nwis/iv/", b"busy", status=503, content_type="text/plain")
+    service.poll(app.feeds["usgs"])
+    service.poll(app.feeds["usgs"])  # still failing: told once
+    assert service.pipeline.degraded_stations() == {"01491000": "usgs", "01645000": "usgs"}
+    http_server.serve("/nwis/iv/", payload)
+    service.poll(app.feeds["usgs"])
+    assert service.pipeline.degraded_stations() == {}
+    told = [(e.type, e.data["stations"]) for e in events(app, "feed_degraded", "feed_recovered")]
+    assert told == [
+        ("feed_degraded", ["01491000", "01645000"]),
+        ("feed_recovered", ["01491000", "01645000"]),
+    ]
