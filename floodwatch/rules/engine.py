@@ -7,10 +7,10 @@ Forecast rules look at a whole batch of predicted values instead of one reading 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from floodwatch.config import (
     AnyRule,
@@ -82,6 +82,23 @@ def _stored(level: LevelState, names: Sequence[str], data: dict[str, Any] | None
     )
 
 
+S = TypeVar("S")
+
+
+def _each(
+    readings: Sequence[Reading],
+    state: S,
+    step: Callable[[S, Reading], tuple[S, Crossing | None]],
+) -> tuple[S, list[Crossing]]:
+    """Apply `step` to each reading in order; the final state and the crossings on the way."""
+    out = []
+    for reading in readings:
+        state, crossing = step(state, reading)
+        if crossing:
+            out.append(crossing)
+    return state, out
+
+
 def _history(pairs: Sequence[tuple[datetime, float]]) -> list[list[Any]]:
     return [[t.isoformat(), v] for t, v in pairs]
 
@@ -105,11 +122,10 @@ class ThresholdEvaluator:
         self, stored: Stored, readings: Sequence[Reading], now: datetime
     ) -> tuple[Stored, list[Crossing]]:
         names = self.ladder.names
-        state, out = _levels(stored, names), []
-        for reading in readings:
-            state, crossing = evaluate_threshold(self.ladder, state, reading)
-            if crossing:
-                out.append(crossing)
+        ladder = self.ladder
+        state, out = _each(
+            readings, _levels(stored, names), lambda st, r: evaluate_threshold(ladder, st, r)
+        )
         return _stored(state, names), out
 
 
@@ -129,11 +145,7 @@ class RainfallEvaluator:
     ) -> tuple[Stored, list[Crossing]]:
         names = self.rule.levels
         state = rainfall.RainState(_levels(stored, names), _unhistory(stored.data.get("history")))
-        out = []
-        for reading in readings:
-            state, crossing = rainfall.evaluate(self.rule, state, reading)
-            if crossing:
-                out.append(crossing)
+        state, out = _each(readings, state, lambda st, r: rainfall.evaluate(self.rule, st, r))
         return _stored(state.level, names, {"history": _history(state.history)}), out
 
 
@@ -153,11 +165,7 @@ class RiseEvaluator:
     ) -> tuple[Stored, list[Crossing]]:
         names = [self.rule.level]
         state = rise.RiseState(_levels(stored, names), _unhistory(stored.data.get("recent")))
-        out = []
-        for reading in readings:
-            state, crossing = rise.evaluate(self.rule, state, reading)
-            if crossing:
-                out.append(crossing)
+        state, out = _each(readings, state, lambda st, r: rise.evaluate(self.rule, st, r))
         return _stored(state.level, names, {"recent": _history(state.recent)}), out
 
 
