@@ -108,12 +108,18 @@ def _unhistory(data: Any) -> tuple[tuple[datetime, float], ...]:
 
 
 @dataclass(frozen=True)
-class ThresholdEvaluator:
+class _Bound:
+    """What every evaluator knows of its rule: which series it watches and whom it pages."""
+
     rule_id: str
     station: str
     parameter: str
     unit: str
     escalation: str
+
+
+@dataclass(frozen=True)
+class ThresholdEvaluator(_Bound):
     ladder: Ladder
     kind: str = "threshold"
     forecast: bool = False
@@ -130,12 +136,7 @@ class ThresholdEvaluator:
 
 
 @dataclass(frozen=True)
-class RainfallEvaluator:
-    rule_id: str
-    station: str
-    parameter: str
-    unit: str
-    escalation: str
+class RainfallEvaluator(_Bound):
     rule: rainfall.RainRule
     kind: str = "rainfall"
     forecast: bool = False
@@ -150,12 +151,7 @@ class RainfallEvaluator:
 
 
 @dataclass(frozen=True)
-class RiseEvaluator:
-    rule_id: str
-    station: str
-    parameter: str
-    unit: str
-    escalation: str
+class RiseEvaluator(_Bound):
     rule: rise.RiseRule
     kind: str = "rate_of_rise"
     forecast: bool = False
@@ -170,14 +166,9 @@ class RiseEvaluator:
 
 
 @dataclass(frozen=True)
-class ForecastEvaluator:
+class ForecastEvaluator(_Bound):
     """The predicted total over the next `window` from `now`, against a ladder (no hold)."""
 
-    rule_id: str
-    station: str
-    parameter: str
-    unit: str
-    escalation: str
     ladder: Ladder
     window: timedelta
     kind: str = "forecast"
@@ -186,7 +177,7 @@ class ForecastEvaluator:
     def evaluate(
         self, stored: Stored, readings: Sequence[Reading], now: datetime
     ) -> tuple[Stored, list[Crossing]]:
-        names = [n for n, _ in self.ladder.levels]
+        names = self.ladder.names
         ahead = [r for r in readings if now < r.observed_at <= now + self.window]
         if not ahead:
             return stored, []
