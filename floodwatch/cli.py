@@ -262,7 +262,7 @@ def feeds() -> None:
 def feeds_test(config_path: Path, name: str, as_json: bool) -> None:
     """Fetch once from feed NAME and print what it parsed (nothing is stored)."""
     from floodwatch.feeds.base import FeedError
-    from floodwatch.warnings import WarningFeed
+    from floodwatch.feeds.official import WarningFeed
 
     app = build_app(config_path)
     feed = app.feeds.get(name)

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floodwatch.app import App
-from floodwatch.duty import Handover, handovers, reminders
 from floodwatch.errors import ConfigError
 from floodwatch.notify.outbox import Outbox
 from floodwatch.notify.templates import DutyFacts, render_duty
 from floodwatch.roster import Roster, load_rosters
 from floodwatch.roster.changes import diff
 from floodwatch.roster.coverage import gaps
+from floodwatch.roster.handovers import Handover, handovers, reminders
 from floodwatch.roster.model import Person
 from floodwatch.store import state
 from floodwatch.store.events import record

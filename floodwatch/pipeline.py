@@ -22,6 +22,7 @@ from floodwatch.alerts import escalation
 from floodwatch.app import App
 from floodwatch.config import EscalationPolicy, Station, level_ids
 from floodwatch.errors import FloodwatchError, NotFound
+from floodwatch.feeds.official import OfficialWarning
 from floodwatch.notify.outbox import Outbox
 from floodwatch.readings import Reading
 from floodwatch.rules import engine, quality
@@ -32,7 +33,6 @@ from floodwatch.store.bulk import bulk_for
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow, EventRow, LogEntryRow, ReadingRow
 from floodwatch.units import convert
-from floodwatch.warnings import OfficialWarning
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from floodwatch.app import App
 from floodwatch.clock import ScaledClock
 from floodwatch.desk import DutyDesk
 from floodwatch.feeds.base import Feed, FeedError
+from floodwatch.feeds.official import WarningFeed
 from floodwatch.notify.dispatcher import Dispatcher
 from floodwatch.pipeline import Pipeline
 from floodwatch.store import state
-from floodwatch.warnings import WarningFeed
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import pytest
 from floodwatch.config import FeedSettings
 from floodwatch.feeds.mqtt import MqttFeed
 from floodwatch.feeds.nws import NwsAlertsFeed
+from floodwatch.feeds.official import OfficialWarning
 from floodwatch.feeds.open_meteo import OpenMeteoFeed
 from floodwatch.feeds.uk_ea import UkEaFeed
 from floodwatch.feeds.usgs import UsgsIvFeed
 from floodwatch.plugins import PluginContext, Registry
-from floodwatch.warnings import OfficialWarning
 from floodwatch.yamlsource import loads
 
 from .feed_support import context

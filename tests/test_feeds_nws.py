@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from floodwatch.feeds.nws import NwsAlertsFeed
-from floodwatch.warnings import OfficialWarning
+from floodwatch.feeds.official import OfficialWarning
 
 from .conftest import LocalHTTPServer
 from .feed_support import Sleeps, context, dumps, load, raw

@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from floodwatch.feeds.base import FeedError
+from floodwatch.feeds.official import OfficialWarning
 from floodwatch.feeds.uk_ea import SEVERITY_LEVELS, UkEaFeed
 from floodwatch.readings import Reading
-from floodwatch.warnings import OfficialWarning
 
 from .conftest import LocalHTTPServer
 from .feed_support import Sleeps, context, dumps, load, raw

@@ -28,10 +28,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.httpfeed import HttpFeed, PollOptions
-from floodwatch.feeds.quality import Rejected, parse_time
-from floodwatch.plugins import PluginContext
-from floodwatch.readings import Reading
-from floodwatch.warnings import (
+from floodwatch.feeds.official import (
     CERTAINTIES,
     MESSAGE_TYPES,
     SEVERITIES,
@@ -42,6 +39,9 @@ from floodwatch.warnings import (
     Severity,
     Urgency,
 )
+from floodwatch.feeds.quality import Rejected, parse_time
+from floodwatch.plugins import PluginContext
+from floodwatch.readings import Reading
 
 log = logging.getLogger(__name__)
 

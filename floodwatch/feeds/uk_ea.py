@@ -46,11 +46,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.httpfeed import HttpFeed, PollOptions
+from floodwatch.feeds.official import Certainty, MessageType, OfficialWarning, Severity, Urgency
 from floodwatch.feeds.quality import Rejected, finish, parse_time, parse_value
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 from floodwatch.units import canonical
-from floodwatch.warnings import Certainty, MessageType, OfficialWarning, Severity, Urgency
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from floodwatch.duty import handovers, reminders
 from floodwatch.roster import load_rosters
+from floodwatch.roster.handovers import handovers, reminders
 
 from .helpers import TOWNSHIP_ROSTER
 from .roster_support import LONDON, PEOPLE, SHANGHAI, local, roster_from
