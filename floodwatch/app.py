@@ -1,68 +1,118 @@
-"""The application factory: config, rosters, plugins, database and channels, wired once."""
+"""The application factory: config, rosters, plugins, database and channels, wired once.
+
+`App` holds what one floodwatch process works with and builds its parts on demand, each given
+only what it uses. Only the outer layer (CLI, service, replay) holds an `App`; the parts never do.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
+from floodwatch.alerts.lifecycle import AlertLifecycle
+from floodwatch.alerts.orphans import Configured
 from floodwatch.clock import Clock, ScaledClock, SystemClock
-from floodwatch.config import Config, PluginTypes, load_config
-from floodwatch.errors import ConfigError
+from floodwatch.config import Config, PluginTypes, level_ids, load_config
+from floodwatch.duty.announce import HandoverAnnouncer
+from floodwatch.duty.coverage import CoverageMonitor
+from floodwatch.duty.messages import DutyMessages
+from floodwatch.duty.reload import RosterReloader
+from floodwatch.feed_health import FeedHealth
 from floodwatch.feeds.base import Feed
+from floodwatch.hooks import Hook
 from floodwatch.http import SessionFactory, default_session
+from floodwatch.ingest import Ingest
 from floodwatch.notify.base import Notifier
+from floodwatch.notify.outbox import Outbox
+from floodwatch.office import Office
+from floodwatch.pipeline import Pipeline
 from floodwatch.plugins import PluginContext, Registry
-from floodwatch.roster import Roster, load_rosters
+from floodwatch.roster.holder import RosterHolder, file_signature
+from floodwatch.rules.silence import SilenceRule
+from floodwatch.silence import SilenceWatch
 from floodwatch.store import Database
 from floodwatch.store.state import demo_origin
+from floodwatch.validation import check, load_checked_roster
+
+__all__ = ["App", "build_app", "check"]
 
 
 @dataclass
 class App:
-    """Everything one floodwatch process works with."""
+    """Everything one floodwatch process works with, and the parts built from it."""
 
     config: Config
-    roster: Roster
+    roster: RosterHolder
     db: Database
     clock: Clock
     feeds: dict[str, Feed]
     notifiers: dict[str, Notifier]
     registry: Registry
     # called after pages are committed, so a dispatcher can wake at once
-    pages_written: Callable[[], None] = field(default=lambda: None)
+    pages_written: Hook = field(default_factory=lambda: Hook("pages_written"))
 
+    @cached_property
+    def office(self) -> Office:
+        return Office.from_settings(self.config.settings)
 
-def check(
-    config_path: str | Path, registry: Registry, env: Mapping[str, str] | None = None
-) -> tuple[Config, Roster]:
-    """Validate a config and its rosters together; ConfigError lists every problem found."""
-    plugins = PluginTypes(registry.feeds, registry.notifiers)
-    config = load_config(config_path, plugins, env=env)
-    settings = config.settings
-    roster = load_rosters(config.roster_paths, settings.timezone, env=env)
-    problems = []
-    for name, policy in settings.escalation.items():
-        for j, step in enumerate(policy.steps):
-            for k, role in enumerate(step.notify):
-                if role not in roster.roles:
-                    known = ", ".join(sorted(roster.roles))
-                    problems.append(
-                        config.doc.problem(
-                            ("escalation", name, "steps", j, "notify", k),
-                            f"no rotation for role {role!r} in the rosters (roles: {known})",
-                        )
-                    )
-    for k, admin in enumerate(settings.duty.roster_admins):
-        if admin not in roster.people:
-            problems.append(
-                config.doc.problem(("duty", "roster_admins", k), f"unknown person {admin!r}")
-            )
-    if problems:
-        raise ConfigError(problems)
-    return config, roster
+    @cached_property
+    def outbox(self) -> Outbox:
+        stations = {s.id: s for s in self.config.settings.stations}
+        return Outbox(self.notifiers, self.roster, stations, self.office)
+
+    @cached_property
+    def lifecycle(self) -> AlertLifecycle:
+        return AlertLifecycle(
+            self.db, self.config.settings.escalation, self.office, self.roster, self.outbox,
+            self.pages_written,
+        )  # fmt: skip
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        s = self.config.settings
+        silence = SilenceRule(s.silence.factor, level_ids(s.levels)[s.silence.level],
+                              s.silence.escalation)  # fmt: skip
+        watch = SilenceWatch(s.stations, silence)
+        configured = Configured.of(
+            ((r.station, r.id) for r in s.rules), watch.cadence, (f.name for f in s.feeds),
+            s.escalation,
+        )  # fmt: skip
+        ingest = Ingest(self.db, s.rules, s.levels, s.stations)
+        return Pipeline(
+            self.db, ingest, watch, self.lifecycle, s.levels, configured, self.pages_written
+        )
+
+    @cached_property
+    def feed_health(self) -> FeedHealth:
+        return FeedHealth(self.db, self.feeds)
+
+    @cached_property
+    def duty_messages(self) -> DutyMessages:
+        return DutyMessages(self.outbox, self.office)
+
+    @cached_property
+    def handovers(self) -> HandoverAnnouncer:
+        return HandoverAnnouncer(
+            self.db, self.roster, self.duty_messages, self.config.settings.duty.handover_reminder,
+            self.pages_written,
+        )  # fmt: skip
+
+    @cached_property
+    def coverage(self) -> CoverageMonitor:
+        return CoverageMonitor(
+            self.db, self.roster, self.duty_messages, self.config.settings.duty,
+            self.pages_written,
+        )  # fmt: skip
+
+    @cached_property
+    def roster_reloader(self) -> RosterReloader:
+        return RosterReloader(
+            self.db, self.config, self.roster, self.duty_messages, self.pages_written
+        )
 
 
 def build_app(
@@ -80,7 +130,9 @@ def build_app(
     `notifiers`, when given, replaces the configured channels by name (replay captures pages).
     """
     registry = registry or Registry.from_entry_points()
-    config, roster = check(config_path, registry, env)
+    config = load_config(config_path, PluginTypes(registry.feeds, registry.notifiers), env=env)
+    files = file_signature(config.roster_paths)
+    roster = load_checked_roster(config, env)
     settings = config.settings
     url = database_url or (env or os.environ).get("FLOODWATCH_DATABASE") or settings.database
     db = Database(url)
@@ -107,7 +159,7 @@ def build_app(
         built_notifiers = dict(notifiers)
     return App(
         config=config,
-        roster=roster,
+        roster=RosterHolder(roster, files),
         db=db,
         clock=clock,
         feeds=built_feeds,

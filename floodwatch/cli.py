@@ -25,7 +25,6 @@ from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
-from floodwatch.pipeline import Pipeline
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
@@ -157,14 +156,14 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_alert_json(a, zone) for a in rows], ensure_ascii=False, indent=2))
         return
-    degraded = Pipeline(app).degraded_stations()
+    degraded = app.feed_health.degraded_stations()
     for station, feed in sorted(degraded.items()):
         click.echo(f"degraded: station {station} (feed {feed} is failing)", err=True)
     if not rows:
         click.echo("no alerts" if show_all else "no open alerts")
         return
     click.echo(
-        f"{'ID':>4}  {'KIND':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} "
+        f"{'ID':>4}  {'RULE TYPE':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} "
         "ACK / NEXT"
     )
     for a in rows:
@@ -176,7 +175,8 @@ def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
             ack = f"step {a.escalation_step}"
         opened = _local(a.opened_at, zone)
         click.echo(
-            f"{a.id:>4}  {a.kind:<12} {a.station:<10} {a.level:<7} {a.state:<8} {opened:<17} {ack}"
+            f"{a.id:>4}  {a.rule_type:<12} {a.station:<10} {a.level:<7} {a.state:<8} "
+            f"{opened:<17} {ack}"
         )
 
 
@@ -190,7 +190,7 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 
     return {
         "id": a.id,
-        "kind": a.kind,
+        "rule_type": a.rule_type,
         "station": a.station,
         "rule": a.rule_id,
         "level": a.level,
@@ -201,6 +201,7 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
         "opened_at": iso(a.opened_at),
         "acknowledged_by": a.acknowledged_by,
         "acknowledged_at": iso(a.acknowledged_at),
+        "acknowledged_via": a.acknowledged_via,
         "escalation_step": a.escalation_step,
         "next_escalation_at": iso(a.next_escalation_at),
         "cleared_at": iso(a.cleared_at),
@@ -217,7 +218,7 @@ def ack(config_path: Path, alert_id: int, person: str) -> None:
 
     app = build_app(config_path)
     app.db.upgrade()
-    alert = Pipeline(app).acknowledge(alert_id, person, app.clock.now())
+    alert = app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
     click.echo(f"alert #{alert.id} acknowledged by {person}")
 
 

@@ -28,6 +28,7 @@ from floodwatch.durations import Duration, parse_duration
 from floodwatch.errors import ConfigError, Problem
 
 DEFAULT_DATABASE = "sqlite:///var/floodwatch.db"
+OFFICIAL_POLICY = "default"  # the escalation policy of alerts raised by official warnings
 
 
 def _zone(value: Any) -> ZoneInfo:
@@ -388,6 +389,14 @@ def load_config(
                 )
             except ConfigError as exc:
                 problems.extend(exc.problems)
+            if hasattr(plugin, "fetch_warnings") and OFFICIAL_POLICY not in settings.escalation:
+                problems.append(
+                    doc.problem(
+                        (*loc, "type"),
+                        f"a {entry.type} feed brings official warnings, which follow the "
+                        f"escalation policy {OFFICIAL_POLICY!r}: add it under 'escalation'",
+                    )
+                )
     if problems:
         raise ConfigError(problems)
     return Config(settings=settings, path=path, plugin_options=options, doc=doc)

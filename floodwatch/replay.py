@@ -22,7 +22,6 @@ from floodwatch.clock import SimulatedClock
 from floodwatch.durations import parse_duration
 from floodwatch.notify.base import DeliveryResult, Message, Outcome
 from floodwatch.notify.dispatcher import Dispatcher
-from floodwatch.pipeline import Pipeline
 from floodwatch.readings import Reading
 from floodwatch.roster.model import Person
 from floodwatch.store.events import as_json
@@ -89,7 +88,8 @@ def replay(
         )
         try:
             for spec in acks:
-                if spec.who not in app.roster.people and spec.who not in app.roster.roles:
+                roster = app.roster.current
+                if spec.who not in roster.people and spec.who not in roster.roles:
                     raise ValueError(
                         f"--ack {spec.who}: neither a person nor a role in the rosters"
                     )
@@ -104,7 +104,7 @@ def replay(
 
 
 def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequence[AckSpec]) -> None:
-    pipeline = Pipeline(app)
+    pipeline, lifecycle = app.pipeline, app.lifecycle
     dispatcher = Dispatcher(app.db, app.notifiers, app.config.settings.delivery, node="replay")
     end = readings[-1].observed_at
     pending_acks: list[tuple[datetime, str, int | None]] = [
@@ -117,7 +117,7 @@ def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequenc
         candidates = [t for t in (
             readings[i].observed_at if i < len(readings) else None,
             min((t for t, _, _ in pending_acks), default=None),
-            pipeline.next_escalation(),
+            lifecycle.next_escalation(),
             dispatcher.next_due(),
         ) if t is not None and t <= end]  # fmt: skip
         if not candidates:
@@ -137,8 +137,8 @@ def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequenc
         due = [a for a in pending_acks if a[0] <= now]
         pending_acks = [a for a in pending_acks if a[0] > now]
         for _, who, alert_id in sorted(due, key=lambda a: a[0]):
-            _acknowledge(app, pipeline, who, alert_id, now)
-        pipeline.escalate(now)
+            _acknowledge(app, who, alert_id, now)
+        lifecycle.escalate(now)
         dispatcher.deliver_due(now)
 
 
@@ -148,13 +148,12 @@ def _opened(app: App, known: set[int]) -> list[tuple[int, datetime]]:
     return [(alert_id, opened) for alert_id, opened in rows if alert_id not in known]
 
 
-def _acknowledge(
-    app: App, pipeline: Pipeline, who: str, alert_id: int | None, now: datetime
-) -> None:
-    if who in app.roster.people:
+def _acknowledge(app: App, who: str, alert_id: int | None, now: datetime) -> None:
+    roster = app.roster.current
+    if who in roster.people:
         person = who
     else:
-        people = app.roster.on_duty(now).people(who)
+        people = roster.on_duty(now).people(who)
         if not people:
             raise ValueError(f"--ack {who}: neither a person nor a role on duty")
         person = people[0]
@@ -166,4 +165,4 @@ def _acknowledge(
             query = query.where(AlertRow.id == alert_id)
         targets = list(session.scalars(query))
     for target in targets:
-        pipeline.acknowledge(target, person, now)
+        app.lifecycle.acknowledge(target, person, "cli", now)

@@ -16,11 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from floodwatch.app import App
 from floodwatch.clock import ScaledClock
-from floodwatch.desk import DutyDesk
 from floodwatch.feeds.base import Feed, FeedError
 from floodwatch.feeds.official import WarningFeed
 from floodwatch.notify.dispatcher import Dispatcher
-from floodwatch.pipeline import Pipeline
 from floodwatch.store import state
 
 log = logging.getLogger(__name__)
@@ -34,8 +32,7 @@ class Service:
         self.app = app
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         settings = app.config.settings
-        self.pipeline = Pipeline(app)
-        self.desk = DutyDesk(app, self.pipeline.outbox)
+        self.pipeline = app.pipeline
         self.dispatcher = Dispatcher(app.db, app.notifiers, settings.delivery, self.node)
         self.scheduler = BackgroundScheduler(
             timezone=settings.timezone,
@@ -44,7 +41,7 @@ class Service:
         self._wake_lock = threading.Lock()
         self._dirty = False
         self._dispatching = False
-        app.pages_written = self.wake
+        app.pages_written.connect(self.wake)
 
     def start(self) -> None:
         """Upgrade the schema, deliver anything left over from a previous run, start the jobs."""
@@ -87,6 +84,7 @@ class Service:
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
+        self.app.pages_written.disconnect(self.wake)
         self.app.db.dispose()
 
     def _real(self, simulated: timedelta) -> float:
@@ -118,7 +116,9 @@ class Service:
     def _health(self, feed: Feed, now: datetime, failed: bool) -> None:
         degraded = failed or bool(getattr(feed, "degraded", False))
         stations = getattr(feed, "degraded_stations", None) if not failed else None
-        self.pipeline.feed_health(feed.name, degraded, sorted(stations) if stations else None, now)
+        self.app.feed_health.update(
+            feed.name, degraded, sorted(stations) if stations else None, now
+        )
 
     def escalate(self) -> None:
         """Silent stations and due escalations."""
@@ -127,11 +127,11 @@ class Service:
     def duty(self) -> None:
         """Handovers, reminders and the daily coverage check."""
         now = self.app.clock.now()
-        self.desk.tick(now)
-        self.desk.check_coverage(now)
+        self.app.handovers.tick(now)
+        self.app.coverage.check(now)
 
     def reload_roster(self) -> None:
-        self.desk.reload_roster(self.app.clock.now())
+        self.app.roster_reloader.reload(self.app.clock.now())
 
     def dispatch(self) -> None:
         """Deliver until nothing is due; a wake that arrives meanwhile makes it go round again."""

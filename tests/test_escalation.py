@@ -11,7 +11,6 @@ from sqlalchemy import select
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.errors import FloodwatchError, NotFound
-from floodwatch.pipeline import Pipeline
 from floodwatch.store.models import AlertRow, PageRow
 
 from .helpers import demo_readings, write_config
@@ -25,7 +24,7 @@ def opened(tmp_path: Path, database_url: str, **overrides: object) -> tuple[App,
     clock = SimulatedClock(OPENED_AT)
     app = build_app(write_config(tmp_path, **overrides), clock=clock, database_url=database_url)
     app.db.upgrade()
-    assert Pipeline(app).ingest(UP_TO_OPENING, clock.now()).pages == 2
+    assert app.pipeline.ingest(UP_TO_OPENING, clock.now()).pages == 2
     return app, clock
 
 
@@ -42,9 +41,9 @@ def paged_roles(app: App) -> list[str | None]:
 def test_the_leader_is_paged_when_nobody_answers(tmp_path: Path, database_url: str) -> None:
     app, clock = opened(tmp_path, database_url)
     assert alert(app).next_escalation_at == OPENED_AT + timedelta(minutes=15)
-    pipeline = Pipeline(app)
-    assert pipeline.escalate(OPENED_AT + timedelta(minutes=14, seconds=59)) == 0
-    assert pipeline.escalate(OPENED_AT + timedelta(minutes=15)) == 1
+    lifecycle = app.lifecycle
+    assert lifecycle.escalate(OPENED_AT + timedelta(minutes=14, seconds=59)) == 0
+    assert lifecycle.escalate(OPENED_AT + timedelta(minutes=15)) == 1
     assert paged_roles(app) == ["officer", "officer", "leader"]
     a = alert(app)
     assert a.escalation_step == 1
@@ -53,10 +52,10 @@ def test_the_leader_is_paged_when_nobody_answers(tmp_path: Path, database_url: s
 
 def test_an_acknowledgement_stops_escalation(tmp_path: Path, database_url: str) -> None:
     app, clock = opened(tmp_path, database_url)
-    pipeline = Pipeline(app)
-    pipeline.acknowledge(alert(app).id, "sun.hao", OPENED_AT + timedelta(minutes=5))
+    lifecycle = app.lifecycle
+    lifecycle.acknowledge(alert(app).id, "sun.hao", "cli", OPENED_AT + timedelta(minutes=5))
     assert alert(app).next_escalation_at is None
-    assert pipeline.escalate(OPENED_AT + timedelta(hours=5)) == 0
+    assert lifecycle.escalate(OPENED_AT + timedelta(hours=5)) == 0
     assert paged_roles(app) == ["officer", "officer"]
 
 
@@ -67,7 +66,7 @@ def test_a_restarted_process_continues_where_the_last_one_stopped(
     app.db.dispose()
     again = build_app(app.config.path, clock=clock, database_url=database_url)
     # a clock that jumped three hours: one tick moves each due alert one step, no burst
-    assert Pipeline(again).escalate(OPENED_AT + timedelta(hours=3)) == 1
+    assert again.lifecycle.escalate(OPENED_AT + timedelta(hours=3)) == 1
     assert alert(again).next_escalation_at == OPENED_AT + timedelta(hours=4)
     assert paged_roles(again) == ["officer", "officer", "leader"]
 
@@ -75,22 +74,22 @@ def test_a_restarted_process_continues_where_the_last_one_stopped(
 def test_without_repeat_the_policy_ends_at_its_last_step(tmp_path: Path, database_url: str) -> None:
     policy = {"steps": [{"notify": ["officer"]}, {"after": "10m", "notify": ["leader"]}]}
     app, clock = opened(tmp_path, database_url, escalation={"default": policy})
-    pipeline = Pipeline(app)
-    assert pipeline.escalate(OPENED_AT + timedelta(minutes=10)) == 1
+    lifecycle = app.lifecycle
+    assert lifecycle.escalate(OPENED_AT + timedelta(minutes=10)) == 1
     assert alert(app).next_escalation_at is None
-    assert pipeline.escalate(OPENED_AT + timedelta(days=1)) == 0
+    assert lifecycle.escalate(OPENED_AT + timedelta(days=1)) == 0
 
 
 def test_acknowledgements_are_checked(tmp_path: Path, database_url: str) -> None:
     app, clock = opened(tmp_path, database_url)
-    pipeline = Pipeline(app)
+    lifecycle = app.lifecycle
     a = alert(app)
     with pytest.raises(NotFound, match="unknown person 'nobody'"):
-        pipeline.acknowledge(a.id, "nobody", clock.now())
+        lifecycle.acknowledge(a.id, "nobody", "cli", clock.now())
     with pytest.raises(NotFound, match="no alert #999"):
-        pipeline.acknowledge(999, "sun.hao", clock.now())
-    pipeline.acknowledge(a.id, "wang.fang", clock.now())
+        lifecycle.acknowledge(999, "sun.hao", "cli", clock.now())
+    lifecycle.acknowledge(a.id, "wang.fang", "cli", clock.now())
     with pytest.raises(
         FloodwatchError, match="already acknowledged by wang.fang at 2018-05-28 04:30"
     ):
-        pipeline.acknowledge(a.id, "sun.hao", clock.now())
+        lifecycle.acknowledge(a.id, "sun.hao", "cli", clock.now())

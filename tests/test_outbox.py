@@ -14,7 +14,6 @@ from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.notify.base import DeliveryResult, Message, Outcome
 from floodwatch.notify.dispatcher import Dispatcher
-from floodwatch.pipeline import Pipeline
 from floodwatch.roster.model import Person
 from floodwatch.store.models import DeliveryRow, EventRow, PageRow
 
@@ -46,7 +45,7 @@ def test_pages_written_before_a_stop_are_delivered_once_after_restart(
     config = write_config(tmp_path)
     clock = SimulatedClock(RISE[-1].observed_at)
     first = start(config, database_url, clock)
-    result = Pipeline(first).ingest(RISE, clock.now())
+    result = first.pipeline.ingest(RISE, clock.now())
     assert result.pages == 2  # alert opened, both officers paged; nobody has sent anything yet
     assert statuses(first) == {"pending": 2}
     assert pages_in(tmp_path / "pages.jsonl") == []
@@ -66,7 +65,7 @@ def test_a_crash_between_send_and_record_resends_once_and_the_file_dedups(
     config = write_config(tmp_path)
     clock = SimulatedClock(RISE[-1].observed_at)
     first = start(config, database_url, clock)
-    Pipeline(first).ingest(RISE, clock.now())
+    first.pipeline.ingest(RISE, clock.now())
     crashed = dispatcher(first, "node-a")
     claims = crashed._claim(clock.now(), batch=10)
     assert len(claims) == 2
@@ -100,7 +99,7 @@ def test_a_failing_channel_is_retried_with_backoff_then_marked_failed(
     )
     clock = SimulatedClock(RISE[-1].observed_at)
     app = start(config, database_url, clock)
-    Pipeline(app).ingest(RISE, clock.now())
+    app.pipeline.ingest(RISE, clock.now())
     d = dispatcher(app)
     backoff = app.config.settings.delivery.backoff
     waits = []
@@ -144,11 +143,11 @@ def test_two_dispatchers_never_send_one_page_twice(tmp_path: Path, database_url:
     recorder = Recorder()
     app = build_app(config, clock=clock, database_url=database_url, notifiers={"file": recorder})
     app.db.upgrade()
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     for hour in range(0, 96):  # many alerts' worth of pages: replay the flood hour by hour
         cut = FLOOD[0].observed_at + timedelta(hours=hour)
         pipeline.ingest([r for r in FLOOD if r.observed_at <= cut], cut)
-        pipeline.escalate(cut)
+        app.lifecycle.escalate(cut)
     with app.db.sessions() as s:
         total = s.scalar(select(func.count(PageRow.id)))
     assert total and total > 20

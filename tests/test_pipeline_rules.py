@@ -76,9 +76,9 @@ def test_a_rainfall_rule_from_the_config(
     app, clock = app_with(
         tmp_path, database_url, readings[0].observed_at, rules=[rule], stations=stations
     )
-    feed_in_steps(Pipeline(app), clock, [r for r in readings if r.observed_at.day <= 7])
+    feed_in_steps(app.pipeline, clock, [r for r in readings if r.observed_at.day <= 7])
     opened = events(app, "opened")[0]
-    assert (opened.level, opened.data["kind"], opened.data["window"]) == (
+    assert (opened.level, opened.data["rule_type"], opened.data["detail"]["window"]) == (
         "yellow",
         "rainfall",
         "3h",
@@ -99,7 +99,7 @@ def test_rate_of_rise_and_a_threshold_in_metres_on_a_gauge_in_feet(
          "levels": [{"level": "警戒", "value": 6.096}], "hold": "1h", "deadband": 0.3},
     ]  # fmt: skip
     app, clock = app_with(tmp_path, database_url, FLOOD[0].observed_at, rules=rules)
-    feed_in_steps(Pipeline(app), clock, FLOOD[:80])
+    feed_in_steps(app.pipeline, clock, FLOOD[:80])
     opened: dict[str, EventRow] = {}
     for e in events(app, "opened"):
         opened.setdefault(e.data["rule"], e)  # the first opening of each rule
@@ -115,7 +115,7 @@ def test_a_spike_is_stored_marked_and_raises_nothing(tmp_path: Path, database_ur
     spike_at = FLOOD[0].observed_at + timedelta(hours=10)
     spiked = [replace(r, value=31.4) if r.observed_at == spike_at else r for r in FLOOD[:50]]
     app, clock = app_with(tmp_path, database_url, FLOOD[0].observed_at, stations=stations)
-    feed_in_steps(Pipeline(app), clock, spiked)
+    feed_in_steps(app.pipeline, clock, spiked)
     assert alerts(app) == []
     with app.db.sessions() as s:
         marked = s.execute(select(ReadingRow.observed_at, ReadingRow.quality)
@@ -128,7 +128,7 @@ def test_maintenance_logs_but_does_not_page(tmp_path: Path, database_url: str) -
         {"start": "2018-05-27T15:00:00-05:00", "end": "2018-05-27T17:00:00-05:00", "reason": "校准"}]}]  # fmt: skip
     app, clock = app_with(tmp_path, database_url, FLOOD[0].observed_at, stations=stations)
     feed_in_steps(
-        Pipeline(app), clock, [r for r in FLOOD if r.observed_at <= EST_1530 + timedelta(hours=2)]
+        app.pipeline, clock, [r for r in FLOOD if r.observed_at <= EST_1530 + timedelta(hours=2)]
     )
     [alert] = alerts(app)
     assert alert.level == "orange"  # evaluated as usual
@@ -143,24 +143,24 @@ def test_a_silent_station_raises_a_data_alert_and_the_water_level_holds(
 ) -> None:
     stations = [{"id": "01589025", "name": "Patapsco", "expect_every": "15m"}]
     app, clock = app_with(tmp_path, database_url, FLOOD[0].observed_at, stations=stations)
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     up_to = EST_1530 + timedelta(minutes=30)  # at orange
     feed_in_steps(pipeline, clock, [r for r in FLOOD if r.observed_at <= up_to])
     clock.set(up_to + timedelta(minutes=45))  # exactly 3 x 15 min: not yet
     pipeline.tick(clock.now())
-    assert not any(a.kind == "silence" for a in alerts(app))
+    assert not any(a.rule_type == "silence" for a in alerts(app))
     clock.set(up_to + timedelta(minutes=46))
     pipeline.tick(clock.now())
-    silence = [a for a in alerts(app) if a.kind == "silence"]
+    silence = [a for a in alerts(app) if a.rule_type == "silence"]
     assert [(a.state, a.value, a.unit) for a in silence] == [("open", 46.0, "min")]
     assert any("已46分钟无数据" in b for b in bodies(app))
     clock.set(up_to + timedelta(hours=6))
     pipeline.tick(clock.now())
-    water = next(a for a in alerts(app) if a.kind == "threshold")
+    water = next(a for a in alerts(app) if a.rule_type == "threshold")
     assert (water.state, water.level) == ("open", "orange")  # silence lowers nothing
     back = next(r for r in FLOOD if r.observed_at > up_to)
     pipeline.ingest([back], clock.now())
-    assert [a.state for a in alerts(app) if a.kind == "silence"] == ["cleared"]
+    assert [a.state for a in alerts(app) if a.rule_type == "silence"] == ["cleared"]
     assert any("数据已恢复" in b for b in bodies(app))
 
 
@@ -176,11 +176,11 @@ def test_official_warnings_open_update_and_end_alerts(
     )
     [watch] = feed.fetch_warnings(now)
     app, clock = app_with(tmp_path, database_url, now)
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     pipeline.apply_warnings("nws", [watch], now)
     pipeline.apply_warnings("nws", [watch], now)  # the same message again changes nothing
     [alert] = alerts(app)
-    assert (alert.kind, alert.level, alert.external_id) == ("official", "orange", watch.id)
+    assert (alert.rule_type, alert.level, alert.external_id) == ("official", "orange", watch.id)
     assert watch.severity == "Severe"
     assert bodies(app) and watch.headline.split()[0] in bodies(app)[0]
     drill = replace(watch, id="EXERCISE-1", status="Exercise", references=())
@@ -208,12 +208,12 @@ def test_a_forecast_advisory_follows_the_latest_forecast(
     now = datetime(2026, 3, 6, 12, tzinfo=TORONTO)
     app, clock = app_with(tmp_path, database_url, now, rules=[rule],
                           stations=[{"id": "toronto", "name": "Toronto"}])  # fmt: skip
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     pipeline.ingest(forecast, now)
     # next 24 h from 12:00 on the 6th: 0.016 + 0.028 + 0.126 + 0.256 + 1.008 + 0.016 + 0.016
     # + 0.043 + 0.016 + 0.071 + 0.055 in = 1.651 in = 41.9354 mm
     [opened] = events(app, "opened")
-    assert opened.data["value"] == 41.9354 and opened.data["kind"] == "forecast"
+    assert opened.data["value"] == 41.9354 and opened.data["rule_type"] == "forecast"
     # a revised forecast replaces the old one and the advisory ends with it
     dry = [replace(r, value=0.0) for r in forecast]
     clock.set(now + timedelta(hours=1))
@@ -234,12 +234,12 @@ def test_stale_readings_from_a_real_feed_raise_a_silence_alert_where_due(
                       base_url=f"{http_server.url}/nwis/iv/"), context(tmp_path, now))  # fmt: skip
     stations = [{"id": s, "name": s, "expect_every": "15m"} for s in ("01491000", "01645000")]
     app, clock = app_with(tmp_path, database_url, now, stations=stations, rules=[])
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     pipeline.ingest(feed.fetch(now), now)
     pipeline.ingest(feed.fetch(now), now)  # the same stale answer again: nothing new
     pipeline.tick(now)
     # 01491000 last reported 22:15 UTC (35 min ago: within 3 x 15 min); 01645000 at 21:50 (60 min)
-    silent = [(a.station, a.value) for a in alerts(app) if a.kind == "silence"]
+    silent = [(a.station, a.value) for a in alerts(app) if a.rule_type == "silence"]
     assert silent == [("01645000", 60.0)]
 
 
@@ -259,14 +259,14 @@ def test_a_failing_feed_marks_its_stations_degraded_until_it_recovers(
     service = Service(app)
     app.feeds["usgs"].sleep = Sleeps()  # type: ignore[attr-defined]
     service.poll(app.feeds["usgs"])
-    assert service.pipeline.degraded_stations() == {}
+    assert service.app.feed_health.degraded_stations() == {}
     http_server.serve("/nwis/iv/", b"busy", status=503, content_type="text/plain")
     service.poll(app.feeds["usgs"])
     service.poll(app.feeds["usgs"])  # still failing: told once
-    assert service.pipeline.degraded_stations() == {"01491000": "usgs", "01645000": "usgs"}
+    assert service.app.feed_health.degraded_stations() == {"01491000": "usgs", "01645000": "usgs"}
     http_server.serve("/nwis/iv/", payload)
     service.poll(app.feeds["usgs"])
-    assert service.pipeline.degraded_stations() == {}
+    assert service.app.feed_health.degraded_stations() == {}
     told = [(e.type, e.data["stations"]) for e in events(app, "feed_degraded", "feed_recovered")]
     assert told == [
         ("feed_degraded", ["01491000", "01645000"]),

@@ -78,21 +78,21 @@ def test_the_level_is_the_highest_any_window_reaches(fixtures_dir: Path) -> None
     crossings = run(rule(), rain(fixtures_dir))
     first = crossings[0]
     # 1 h 25.6 mm -> yellow, 3 h 32.1 -> yellow, 6 h 36.4 -> blue, 24 h 36.4 -> none
-    assert (first.kind, first.level) == ("opened", "yellow")
+    assert (first.transition, first.level) == ("opened", "yellow")
     assert first.reading.observed_at == datetime(2026, 3, 7, 1, tzinfo=TORONTO)
     assert first.detail["window"] == "3h" and first.value == pytest.approx(32.1056)
     # 03:00: 3 h = 1.008 + 0.016 + 0 in = 26.0 mm (blue); 6 h = 35.7 mm (blue)
     lowered = crossings[1]
-    assert (lowered.kind, lowered.level, lowered.previous) == ("lowered", "blue", "yellow")
+    assert (lowered.transition, lowered.level, lowered.previous) == ("lowered", "blue", "yellow")
     assert lowered.reading.observed_at == datetime(2026, 3, 7, 3, tzinfo=TORONTO)
     cleared = crossings[2]
     # 06:00: the 00:00 hour has left the 6 h window: 1.008 + 0.016 + 0.016 + 0.043 in = 27.5 mm,
     # under every window's blue line (24 h: 38.3 mm < 40)
-    assert cleared.kind == "cleared"
+    assert cleared.transition == "cleared"
     assert cleared.reading.observed_at == datetime(2026, 3, 7, 6, tzinfo=TORONTO)
     # 09:00: the 24 h window reaches 1.596 in = 40.5384 mm, blue, though no hour is heavy
     again = crossings[3]
-    assert (again.kind, again.level, again.detail["window"]) == ("opened", "blue", "24h")
+    assert (again.transition, again.level, again.detail["window"]) == ("opened", "blue", "24h")
     assert again.value == pytest.approx(40.5384)
     assert again.reading.observed_at == datetime(2026, 3, 7, 9, tzinfo=TORONTO)
 
@@ -101,12 +101,12 @@ def test_a_gap_makes_the_sum_incomplete_and_never_lowers(fixtures_dir: Path) -> 
     gap = datetime(2026, 3, 7, 2, tzinfo=TORONTO)
     readings = [r for r in rain(fixtures_dir) if r.observed_at != gap]
     crossings = run(rule(), readings)
-    assert (crossings[0].kind, crossings[0].level) == ("opened", "yellow")
+    assert (crossings[0].transition, crossings[0].level) == ("opened", "yellow")
     # while the missing hour lies inside any window, that window's sum is only a lower bound:
     # the level holds (without the gap it fell at 03:00 and cleared at 06:00). The 24 h window
     # spans the gap until 02:00 the next day, when everything is known again and under the lines.
     nxt = crossings[1]
-    assert (nxt.kind, nxt.reading.observed_at) == ("cleared", gap + timedelta(days=1))
+    assert (nxt.transition, nxt.reading.observed_at) == ("cleared", gap + timedelta(days=1))
     assert nxt.detail["incomplete"] == []
     at = gap + H
     history = tuple((r.observed_at, r.value) for r in readings if r.observed_at <= at)
@@ -125,6 +125,6 @@ def test_hold_delays_lowering(fixtures_dir: Path) -> None:
     crossings = run(rule(hold=3 * H), rain(fixtures_dir))
     # below yellow from 03:00; three hours later, at 06:00, nothing is held any more, so the
     # alert clears in one step instead of passing through blue
-    assert [(c.kind, c.reading.observed_at.astimezone(TORONTO).hour) for c in crossings[:2]] == [
+    assert [(c.transition, c.reading.observed_at.astimezone(TORONTO).hour) for c in crossings[:2]] == [
         ("opened", 1), ("cleared", 6),
     ]  # fmt: skip

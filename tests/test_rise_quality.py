@@ -31,11 +31,11 @@ def test_a_fast_rise_warns_before_the_flood_stage_is_reached() -> None:
     opened = crossings[0]
     # 14:45 -> 15:00 rose 1.93 ft (7.72 ft/h), 15:00 -> 15:15 3.80 ft (15.2 ft/h): two intervals
     # at >= 1 ft/h, confirmed at 15:15, a quarter hour before the stage reached 20 ft
-    assert (opened.kind, opened.level) == ("opened", "yellow")
+    assert (opened.transition, opened.level) == ("opened", "yellow")
     assert opened.reading.observed_at == at(15, 15)
     assert opened.detail["rates"] == [7.72, 15.2]
     assert opened.value == 7.72 and opened.unit == "ft/h"
-    assert crossings[1].kind == "cleared"
+    assert crossings[1].transition == "cleared"
 
 
 def test_one_fast_step_is_not_a_rise() -> None:

@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
-from floodwatch.pipeline import Pipeline
 from floodwatch.readings import Reading
 from floodwatch.store import Database
 from floodwatch.store.models import AlertRow, Base, ReadingRow
@@ -55,7 +54,7 @@ def test_repeated_readings_are_stored_once(tmp_path: Path, database_url: str) ->
     clock = SimulatedClock(readings[-1].observed_at)
     app = build_app(write_config(tmp_path), clock=clock, database_url=database_url)
     app.db.upgrade()
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     first = pipeline.ingest(readings, clock.now())
     again = pipeline.ingest(readings[:50] + readings[:50], clock.now())
     same_instant = Reading("01589025", "stage", 99.0, "ft", readings[0].observed_at)

@@ -27,7 +27,7 @@ def run(ladder: Ladder, readings: list[Reading]) -> list[Crossing]:
 
 
 def summary(crossings: list[Crossing]) -> list[tuple[str, str | None, str]]:
-    return [(c.kind, c.level, c.reading.observed_at.strftime("%m-%d %H:%M")) for c in crossings]
+    return [(c.transition, c.level, c.reading.observed_at.strftime("%m-%d %H:%M")) for c in crossings]
 
 
 def test_ellicott_city_flood_crossings() -> None:
@@ -46,12 +46,12 @@ def test_wobble_around_action_stage_opens_one_alert(fixtures_dir: Path) -> None:
     readings = [r for r in south_platte_stage(fixtures_dir) if r.observed_at.day == 12]
     ladder = Ladder(FORT_LUPTON, 0.25, timedelta(hours=1))
     crossings = run(ladder, readings)
-    assert [c.kind for c in crossings].count("opened") == 1
-    assert crossings[0].kind == "opened" and crossings[0].level == "blue"
+    assert [c.transition for c in crossings].count("opened") == 1
+    assert crossings[0].transition == "opened" and crossings[0].level == "blue"
     assert crossings[0].reading.value == 10.04
     # without hysteresis the same series flaps: the deadband and hold are what prevent it
     naive = run(Ladder(FORT_LUPTON, 0.0, timedelta(0)), readings)
-    assert [c.kind for c in naive].count("opened") > 1
+    assert [c.transition for c in naive].count("opened") > 1
 
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -71,26 +71,26 @@ def test_reaching_a_level_exactly_counts() -> None:
 
 def test_not_lowered_before_the_hold_has_passed() -> None:
     # below 9.5 at 10, 20, 30 min after the first: 20 min < 30 min hold, then 30 min = hold
-    kinds = [c.kind for c in run(LADDER, series(10.0, 9.4, 9.4, 9.4))]
+    kinds = [c.transition for c in run(LADDER, series(10.0, 9.4, 9.4, 9.4))]
     assert kinds == ["opened"]
-    kinds = [c.kind for c in run(LADDER, series(10.0, 9.4, 9.4, 9.4, 9.4))]
+    kinds = [c.transition for c in run(LADDER, series(10.0, 9.4, 9.4, 9.4, 9.4))]
     assert kinds == ["opened", "cleared"]
 
 
 def test_inside_the_deadband_holds_the_level() -> None:
     # 9.6 is below 10 but above 10 - 0.5: not "below", however long it lasts
-    assert [c.kind for c in run(LADDER, series(10.0, *[9.6] * 20))] == ["opened"]
+    assert [c.transition for c in run(LADDER, series(10.0, *[9.6] * 20))] == ["opened"]
 
 
 def test_a_rise_resets_the_hold() -> None:
-    kinds = [c.kind for c in run(LADDER, series(10.0, 9.4, 9.4, 9.6, 9.4, 9.4, 9.4))]
+    kinds = [c.transition for c in run(LADDER, series(10.0, 9.4, 9.4, 9.6, 9.4, 9.4, 9.4))]
     assert kinds == ["opened"]
 
 
 def test_missing_data_never_lowers() -> None:
     # one reading below, then silence for a day: no reading, no lowering
     readings = series(10.0, 9.0)
-    assert [c.kind for c in run(LADDER, readings)] == ["opened"]
+    assert [c.transition for c in run(LADDER, readings)] == ["opened"]
 
 
 def test_out_of_order_and_repeated_readings_are_ignored() -> None:
@@ -106,10 +106,10 @@ def test_lowering_steps_one_hold_per_level() -> None:
     crossings = run(LADDER, series(12.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0))
     # from yellow straight to nothing: the level held is computed from the value, so the
     # first completed hold clears it in one step rather than lowering through blue
-    assert [c.kind for c in crossings] == ["opened", "cleared"]
+    assert [c.transition for c in crossings] == ["opened", "cleared"]
 
 
 @pytest.mark.parametrize("value", [11.4, 9.5])
 def test_lowered_to_the_level_still_held(value: float) -> None:
     crossings = run(LADDER, series(12.0, value, value, value, value))
-    assert [(c.kind, c.level) for c in crossings] == [("opened", "yellow"), ("lowered", "blue")]
+    assert [(c.transition, c.level) for c in crossings] == [("opened", "yellow"), ("lowered", "blue")]

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from floodwatch.config import Delivery
+from floodwatch.events import PageFailed, PageRetry, PageSent
 from floodwatch.notify.base import DeliveryResult, Message, Notifier, Outcome
 from floodwatch.store import Database
 from floodwatch.store.events import record
@@ -127,32 +128,38 @@ class Dispatcher:
             delivery = session.get(DeliveryRow, claim.delivery_id)
             # read before anything changes, so that reading it does not flush half the record
             alert = session.get(AlertRow, claim.alert_id) if claim.alert_id else None
-            assert page is not None and delivery is not None
+            if page is None or delivery is None:  # only a hand-edited database gets here
+                log.error("page #%d: its rows are gone; outcome %s not recorded",
+                          claim.message.page_id, result.outcome.value)  # fmt: skip
+                return
             delivery.finished_at = now
             delivery.outcome = result.outcome.value
             delivery.detail = result.detail or None
             delivery.provider_id = result.provider_id
             page.claimed_at = None
             page.claimed_by = None
+            event: type[PageSent | PageFailed | PageRetry]
             if result.outcome.succeeded:
                 page.status = result.outcome.value
-                kind = "page_sent"
+                event = PageSent
             elif result.outcome is Outcome.PERMANENT or page.attempts >= d.max_attempts:
                 page.status = "failed"
-                kind = "page_failed"
+                event = PageFailed
             else:  # retryable, or unknown: sent again under the same idempotency key
                 page.status = "pending"
                 page.next_attempt_at = now + d.backoff * (2 ** (page.attempts - 1))
-                kind = "page_retry"
-            if kind != "page_sent":
+                event = PageRetry
+            if event is not PageSent:
                 log.warning(
                     "page #%d to %s via %s: %s (%s)", page.id, page.person, page.channel,
                     result.outcome.value, result.detail,
                 )  # fmt: skip
             record(
-                session, now, kind, alert_id=claim.alert_id,
-                station=alert.station if alert else None, level=alert.level if alert else None,
-                to=page.person, role=page.role, channel=page.channel,
-                page=page.id, attempt=claim.attempt, outcome=result.outcome.value,
-                detail=result.detail or None,
+                session, now,
+                event(
+                    alert=claim.alert_id, station=alert.station if alert else None,
+                    level=alert.level if alert else None, to=page.person, role=page.role,
+                    channel=page.channel, page=page.id, attempt=claim.attempt,
+                    outcome=result.outcome.value, detail=result.detail or None,
+                ),
             )  # fmt: skip

@@ -3,138 +3,170 @@ channels, with which text. Nothing is sent here; the dispatcher delivers what is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
-from floodwatch.app import App
 from floodwatch.config import EscalationStep, Station
+from floodwatch.events import NobodyOnDuty, PageQueued, PageSuppressed, Unreachable
+from floodwatch.notify.base import Notifier
 from floodwatch.notify.templates import AlertFacts, render
-from floodwatch.roster.model import Person
+from floodwatch.office import Office
+from floodwatch.roster.holder import RosterHolder
+from floodwatch.roster.model import Person, Roster
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow, EventRow, PageRow
 
 Renderer = Callable[[str], tuple[str, str]]  # language -> (subject, body)
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Whom to page and why: a person, the role they were paged in, and the channels to use
+    (None: every configured channel)."""
+
+    role: str | None
+    person: Person
+    channels: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class About:
+    """What a page is about, as its events record it: an alert (or nothing) at a station."""
+
+    alert: int | None = None
+    station: str | None = None
+    level: str | None = None
+
+
 class Outbox:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(
+        self, notifiers: Mapping[str, Notifier], roster: RosterHolder,
+        stations: Mapping[str, Station], office: Office,
+    ) -> None:  # fmt: skip
+        self.notifiers = notifiers
+        self.roster = roster
+        self.stations = stations
+        self.office = office
 
     def page_alert(
-        self, session: Session, alert: AlertRow, event: EventRow, kind: str,
+        self, session: Session, alert: AlertRow, event: EventRow, message: str,
         steps: Iterable[EscalationStep], now: datetime,
     ) -> int:  # fmt: skip
-        """Page everyone on duty in the steps' roles about an alert event; returns pages written.
+        """Page everyone on duty in the steps' roles about an alert event (`message`: the
+        template, e.g. "opened", "escalated"); returns pages written.
 
         During a station's maintenance window nothing is paged: the event says so instead.
         """
-        where: dict[str, Any] = {
-            "alert_id": alert.id,
-            "station": alert.station,
-            "level": alert.level,
-        }
+        about = About(alert.id, alert.station, alert.level)
         window = self.maintenance(alert.station, now)
         if window is not None:
-            record(session, now, "page_suppressed", **where, cause=kind, reason=window)
+            record(session, now, PageSuppressed(**_common(about), cause=message, reason=window))
             return 0
-        facts = self.facts(alert, kind, event, now)
-        recipients = self.on_duty(session, steps, now, where)
+        facts = self.facts(alert, message, event, now)
+        recipients = self.on_duty(session, self.roster.current, steps, now, about)
         return self.page(
-            session, event, recipients, lambda lang: render(kind, lang, facts), now, where, kind
-        )
+            session, event, recipients, lambda lang: render(message, lang, facts), now, about,
+            message,
+        )  # fmt: skip
 
     def page(
-        self, session: Session, event: EventRow,
-        recipients: Sequence[tuple[str, Person, Sequence[str] | None]],
-        text: Renderer, now: datetime, where: dict[str, Any], cause: str,
+        self, session: Session, event: EventRow, recipients: Sequence[Recipient],
+        text: Renderer, now: datetime, about: About, cause: str,
     ) -> int:  # fmt: skip
-        """One page per (person, channel): (role, person, channels or None for all)."""
+        """One page per (person, channel); returns how many were written."""
         count = 0
         seen: set[tuple[str, str]] = set()
-        for role, person, channels in recipients:
-            for channel in channels or list(self.app.notifiers):
+        for r in recipients:
+            person = r.person
+            for channel in r.channels or list(self.notifiers):
                 if (person.id, channel) in seen:
                     continue
                 seen.add((person.id, channel))
-                address = self.app.notifiers[channel].address_for(person)
+                address = self.notifiers[channel].address_for(person)
                 if address is None:
-                    record(
-                        session,
-                        now,
-                        "unreachable",
-                        **where,
-                        to=person.id,
-                        role=role,
-                        channel=channel,
+                    unreachable = Unreachable(
+                        **_common(about), to=person.id, role=r.role, channel=channel
                     )
+                    record(session, now, unreachable)
                     continue
                 subject, body = text(person.language)
                 page = PageRow(
                     idempotency_key=f"{event.id}:{person.id}:{channel}",
-                    alert_id=where.get("alert_id"), event_id=event.id, person=person.id,
-                    role=role, channel=channel, address=address,
+                    alert_id=about.alert, event_id=event.id, person=person.id,
+                    role=r.role, channel=channel, address=address,
                     language=person.language, subject=subject, body=body, status="pending",
                     attempts=0, created_at=now, next_attempt_at=now,
                 )  # fmt: skip
                 session.add(page)
                 session.flush()
-                record(
-                    session, now, "page_queued", **where, to=person.id, role=role,
-                    channel=channel, page=page.id, cause=cause,
+                queued = PageQueued(
+                    **_common(about), to=person.id, role=r.role, channel=channel, page=page.id,
+                    cause=cause,
                 )  # fmt: skip
+                record(session, now, queued)
                 count += 1
         return count
 
     def on_duty(
-        self, session: Session, steps: Iterable[EscalationStep], now: datetime,
-        where: dict[str, Any],
-    ) -> list[tuple[str, Person, Sequence[str] | None]]:  # fmt: skip
-        """(role, person, channels) for everyone on duty in the steps' roles, in step order."""
-        duty = self.app.roster.on_duty(now)
-        out: list[tuple[str, Person, Sequence[str] | None]] = []
+        self, session: Session, roster: Roster, steps: Iterable[EscalationStep], now: datetime,
+        about: About,
+    ) -> list[Recipient]:  # fmt: skip
+        """Everyone on duty in the steps' roles, in step order; a role with nobody on duty is
+        recorded as such."""
+        duty = roster.on_duty(now)
+        out: list[Recipient] = []
         for step in steps:
             for role in step.notify:
                 people = duty.people(role)
                 if not people:
-                    record(session, now, "nobody_on_duty", **where, role=role)
-                out.extend((role, self.app.roster.person(p), step.channels) for p in people)
+                    record(session, now, NobodyOnDuty(**_common(about), role=role))
+                out.extend(Recipient(role, roster.person(p), step.channels) for p in people)
         return out
 
     def maintenance(self, station_id: str, now: datetime) -> str | None:
         """The reason of the maintenance window the station is in at `now`, if any."""
-        station = self.station(station_id)
+        station = self.stations.get(station_id)
         for window in station.maintenance if station else ():
             if window.start <= now < window.end:
                 return window.reason
         return None
 
-    def station(self, station_id: str) -> Station | None:
-        return next((s for s in self.app.config.settings.stations if s.id == station_id), None)
+    def station_name(self, station_id: str) -> str:
+        station = self.stations.get(station_id)
+        return station.name if station else station_id
 
-    def facts(self, alert: AlertRow, kind: str, event: EventRow, now: datetime) -> AlertFacts:
-        cfg = self.app.config
+    def facts(self, alert: AlertRow, message: str, event: EventRow, now: datetime) -> AlertFacts:
+        office = self.office
         previous = event.data.get("from")
-        level = None if kind == "cleared" else cfg.level(alert.level)
-        waited = int((now - alert.opened_at).total_seconds() // 60) if kind == "escalated" else 0
-        station = self.station(alert.station)
+        level = None if message in ("cleared", "retired") else office.level(alert.level)
+        waited = int((now - alert.opened_at).total_seconds() // 60) if message == "escalated" else 0
+        detail = event.data.get("detail") or {}
         return AlertFacts(
             alert_id=alert.id,
-            office=cfg.settings.office,
-            station=station.name if station else alert.station,
+            office=office.name,
+            station=self.station_name(alert.station),
             parameter=alert.parameter,
             value=alert.value,
             unit=alert.unit,
             level=level,
-            previous=cfg.level(previous) if previous else None,
-            at=self.local(now),
+            previous=office.level(previous) if previous else None,
+            at=office.local(now),
             waited_minutes=waited,
-            kind=alert.kind,
-            window=str(event.data.get("window") or ""),
-            headline=str(event.data.get("headline") or ""),
+            rule_type=alert.rule_type,
+            window=str(detail.get("window") or ""),
+            headline=str(detail.get("headline") or ""),
         )
 
-    def local(self, when: datetime) -> str:
-        return when.astimezone(self.app.config.settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+class _Where(TypedDict):
+    alert: int | None
+    station: str | None
+    level: str | None
+
+
+def _common(about: About) -> _Where:
+    return {"alert": about.alert, "station": about.station, "level": about.level}

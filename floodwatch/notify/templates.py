@@ -1,8 +1,8 @@
 """Message texts, Mandarin (zh-CN) by default and English per person.
 
-Alert messages are built from two parts: what was observed (depends on the rule's kind: a water
+Alert messages are built from two parts: what was observed (depends on the rule's type: a water
 level, a rain sum over a window, a rate of rise, a forecast, silence, an official warning) and
-what happened to the alert (opened, raised, escalated, lowered, cleared).
+what happened to the alert (opened, raised, escalated, lowered, cleared, retired).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class AlertFacts:
     previous: Level | None
     at: str  # local time, e.g. "2018-05-28 05:30 CST"
     waited_minutes: int = 0
-    kind: str = "threshold"  # the rule type
+    rule_type: str = "threshold"
     window: str = ""  # rainfall and forecast: the window, e.g. "3h"
     headline: str = ""  # official warnings: the issuer's headline
 
@@ -40,21 +40,21 @@ def _observed(language: str, f: AlertFacts) -> str:
     """What was observed, as a phrase: "Patapsco水位20.63 ft" / "Patapsco stage at 20.63 ft"."""
     value = f"{f.value:g} {f.unit}"
     zh = language == "zh-CN"
-    if f.kind == "rainfall":
+    if f.rule_type == "rainfall":
         return (
             f"{f.station}{f.window}累计雨量{value}"
             if zh
             else f"{f.station}: {value} of rain in {f.window}"
         )
-    if f.kind == "rate_of_rise":
+    if f.rule_type == "rate_of_rise":
         return f"{f.station}水位上涨{value}" if zh else f"{f.station} rising at {value}"
-    if f.kind == "forecast":
+    if f.rule_type == "forecast":
         return (
             f"{f.station}预报未来{f.window}雨量{value}"
             if zh
             else f"{f.station}: {value} of rain forecast in the next {f.window}"
         )
-    if f.kind == "official":
+    if f.rule_type == "official":
         return f.headline or f.station
     what = _PARAMETER_ZH.get(f.parameter, f.parameter) if zh else f.parameter
     return f"{f.station}{what}{value}" if zh else f"{f.station} {what} at {value}"
@@ -71,6 +71,7 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "lowered": ("【预警降级】{station}", "{observed}，预警由{previous}降为{level}。"),
         "cleared": ("【预警解除】{station}", "{observed}，{previous}预警解除。"),
+        "retired": ("【告警关闭】{station}", "该告警的监测配置已删除，告警关闭，不再提醒。"),
     },
     "en": {
         "opened": ("[{level_short} alert] {station}", "{observed}: {level} reached."),
@@ -81,6 +82,10 @@ _TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "lowered": ("[Alert lowered] {station}", "{observed}: lowered from {previous} to {level}."),
         "cleared": ("[Alert cleared] {station}", "{observed}: the {previous} alert is cleared."),
+        "retired": (
+            "[Alert closed] {station}",
+            "What this alert watched was removed from the configuration: it is closed.",
+        ),
     },
 }
 # a station gone quiet is about the data, not the water
@@ -120,13 +125,14 @@ _FOOTER = {
 _NEEDS_ACK = {"opened", "raised", "escalated"}
 
 
-def render(kind: str, language: str, f: AlertFacts) -> tuple[str, str]:
-    """(subject, body) for an alert event of `kind` in `language` (zh-CN unless "en")."""
+def render(message: str, language: str, f: AlertFacts) -> tuple[str, str]:
+    """(subject, body) of the alert message `message` (opened, raised, escalated, lowered,
+    cleared, retired) in `language` (zh-CN unless "en")."""
     language = language if language in _TEXTS else "zh-CN"
-    table = _SILENCE if f.kind == "silence" else _TEXTS
-    subject, first = table[language].get(kind) or _TEXTS[language][kind]
+    table = _SILENCE if f.rule_type == "silence" else _TEXTS
+    subject, first = table[language].get(message) or _TEXTS[language][message]
     time_line, alert_line, ack_line = _FOOTER[language]
-    lines = [first, time_line, alert_line] + ([ack_line] if kind in _NEEDS_ACK else [])
+    lines = [first, time_line, alert_line] + ([ack_line] if message in _NEEDS_ACK else [])
     values = _values(language, f)
     body = "\n".join(line.format(**values) for line in lines)
     return subject.format(**values), _signed(language, f.office, body)
@@ -213,13 +219,13 @@ _OPEN_ALERTS = {
 }
 
 
-def render_duty(kind: str, language: str, f: DutyFacts) -> tuple[str, str]:
+def render_duty(message: str, language: str, f: DutyFacts) -> tuple[str, str]:
     """(subject, body) for a duty message: a handover, a reminder, roster gaps or errors."""
     language = language if language in _DUTY else "zh-CN"
-    subject, first = _DUTY[language][kind]
+    subject, first = _DUTY[language][message]
     values = {"at": f.at, "role": f.role, "until": f.until, "names": f.names or "-"}
     lines = [first.format(**values), *f.lines]
-    if kind == "handover_in":
+    if message == "handover_in":
         some, none = _OPEN_ALERTS[language]
         lines += [some, *f.open_alerts] if f.open_alerts else [none]
     return subject, _signed(language, f.office, "\n".join(lines))

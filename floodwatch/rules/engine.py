@@ -44,7 +44,7 @@ class Evaluator(Protocol):
     @property
     def rule_id(self) -> str: ...
     @property
-    def kind(self) -> str: ...
+    def rule_type(self) -> str: ...
     @property
     def station(self) -> str: ...
     @property
@@ -52,7 +52,7 @@ class Evaluator(Protocol):
     @property
     def unit(self) -> str: ...
     @property
-    def escalation(self) -> str: ...
+    def policy(self) -> str: ...
     @property
     def forecast(self) -> bool: ...
 
@@ -109,19 +109,20 @@ def _unhistory(data: Any) -> tuple[tuple[datetime, float], ...]:
 
 @dataclass(frozen=True)
 class _Bound:
-    """What every evaluator knows of its rule: which series it watches and whom it pages."""
+    """What every evaluator knows of its rule: which series it watches and the escalation
+    policy its alerts follow."""
 
     rule_id: str
     station: str
     parameter: str
     unit: str
-    escalation: str
+    policy: str
 
 
 @dataclass(frozen=True)
 class ThresholdEvaluator(_Bound):
     ladder: Ladder
-    kind: str = "threshold"
+    rule_type: str = "threshold"
     forecast: bool = False
 
     def evaluate(
@@ -138,7 +139,7 @@ class ThresholdEvaluator(_Bound):
 @dataclass(frozen=True)
 class RainfallEvaluator(_Bound):
     rule: rainfall.RainRule
-    kind: str = "rainfall"
+    rule_type: str = "rainfall"
     forecast: bool = False
 
     def evaluate(
@@ -153,7 +154,7 @@ class RainfallEvaluator(_Bound):
 @dataclass(frozen=True)
 class RiseEvaluator(_Bound):
     rule: rise.RiseRule
-    kind: str = "rate_of_rise"
+    rule_type: str = "rate_of_rise"
     forecast: bool = False
 
     def evaluate(
@@ -171,7 +172,7 @@ class ForecastEvaluator(_Bound):
 
     ladder: Ladder
     window: timedelta
-    kind: str = "forecast"
+    rule_type: str = "forecast"
     forecast: bool = True
 
     def evaluate(
@@ -188,7 +189,7 @@ class ForecastEvaluator(_Bound):
             return _stored(state, names), []
         last = max(ahead, key=lambda r: r.observed_at)
         crossing = Crossing(
-            move.kind,
+            move.transition,
             self.ladder.name(move.level),
             self.ladder.name(move.previous),
             replace(last, value=total),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-CrossingKind = Literal["opened", "raised", "lowered", "cleared"]
+TransitionName = Literal["opened", "raised", "lowered", "cleared"]
 NONE = -1  # the index of "no level"
 
 
@@ -27,7 +27,7 @@ class LevelState:
 
 @dataclass(frozen=True)
 class Move:
-    kind: CrossingKind
+    transition: TransitionName
     level: int
     previous: int
 
@@ -42,13 +42,13 @@ def track(
     if state.last_observed_at is not None and at <= state.last_observed_at:
         return state, None
     if reached > level:
-        kind: CrossingKind = "opened" if level == NONE else "raised"
-        return LevelState(reached, None, at), Move(kind, reached, level)
+        up: TransitionName = "opened" if level == NONE else "raised"
+        return LevelState(reached, None, at), Move(up, reached, level)
     if level == NONE or held >= level:
         return LevelState(level, None, at), None
     if below is None:
         below = at
     if at - below < hold:
         return LevelState(level, below, at), None
-    kind = "cleared" if held == NONE else "lowered"
-    return LevelState(held, None, at), Move(kind, held, state.level)
+    down: TransitionName = "cleared" if held == NONE else "lowered"
+    return LevelState(held, None, at), Move(down, held, state.level)

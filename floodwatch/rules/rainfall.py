@@ -99,7 +99,9 @@ def evaluate(
     }
     name = rule.levels[move.level] if move.level != NONE else None
     previous = rule.levels[move.previous] if move.previous != NONE else None
-    crossing = Crossing(move.kind, name, previous, reading, driving.total, reading.unit, detail)
+    crossing = Crossing(
+        move.transition, name, previous, reading, driving.total, reading.unit, detail
+    )
     return new_state, crossing
 
 

@@ -54,7 +54,7 @@ def evaluate(
         return new_state, None
     slowest = min(measured) if measured else 0.0
     crossing = Crossing(
-        move.kind,
+        move.transition,
         rule.level if move.level == 0 else None,
         rule.level if move.previous == 0 else None,
         reading,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from floodwatch.readings import Reading
-from floodwatch.rules.levels import NONE, CrossingKind, LevelState, track
+from floodwatch.rules.levels import NONE, LevelState, TransitionName, track
 
 RuleState = LevelState  # the threshold rule remembers nothing beyond its level
 
@@ -58,7 +58,7 @@ class Crossing:
     `detail` says more (which window, whether a sum was incomplete).
     """
 
-    kind: CrossingKind
+    transition: TransitionName
     level: str | None  # the level after the crossing (None when cleared)
     previous: str | None
     reading: Reading
@@ -78,6 +78,11 @@ def evaluate(
     if move is None:
         return state, None
     crossing = Crossing(
-        move.kind, ladder.name(move.level), ladder.name(move.previous), reading, value, reading.unit
+        move.transition,
+        ladder.name(move.level),
+        ladder.name(move.previous),
+        reading,
+        value,
+        reading.unit,
     )
     return state, crossing

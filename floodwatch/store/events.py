@@ -1,33 +1,28 @@
-"""Pipeline events: written in the same transaction as the change they describe."""
+"""Writing and reading pipeline events (floodwatch.events): the one place an event row is made."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from floodwatch.events import Event
 from floodwatch.store.models import EventRow
 
 
-def record(
-    session: Session,
-    at: datetime,
-    type: str,
-    *,
-    alert_id: int | None = None,
-    station: str | None = None,
-    level: str | None = None,
-    **data: Any,
-) -> EventRow:
-    """Add one event row and flush it, so pages can refer to its id."""
-    row = EventRow(at=at, type=type, alert_id=alert_id, station=station, level=level, data=data)
+def record(session: Session, at: datetime, event: Event) -> EventRow:
+    """Add one event row in the caller's transaction and flush it, so pages can refer to it."""
+    row = EventRow(
+        at=at, type=event.type, alert_id=event.alert, station=event.station, level=event.level,
+        data=event.data(),
+    )  # fmt: skip
     session.add(row)
     session.flush()
     return row
 
 
-def as_json(row: EventRow, zone: Any = None) -> dict[str, Any]:
+def as_json(row: EventRow, zone: tzinfo | None = None) -> dict[str, Any]:
     """The stable JSON shape of an event, as `replay --json` prints it."""
     out: dict[str, Any] = {
         "type": row.type,

@@ -93,8 +93,9 @@ class AlertRow(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # the rule type that raised it: threshold, rainfall, rate_of_rise, forecast, silence, official
-    kind: Mapped[str] = mapped_column(String(32), default="threshold")
+    # the type of rule that raised it: threshold, rainfall, rate_of_rise, forecast, silence,
+    # official
+    rule_type: Mapped[str] = mapped_column(String(32), default="threshold")
     station: Mapped[str] = mapped_column(String(64))
     parameter: Mapped[str] = mapped_column(String(64))
     rule_id: Mapped[str] = mapped_column(String(64))
@@ -102,7 +103,8 @@ class AlertRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     level: Mapped[str] = mapped_column(String(64))
     peak_level: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))  # open | cleared
+    # open | cleared | retired (closed because what it watched left the config)
+    state: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)  # the reading behind the last change
     unit: Mapped[str] = mapped_column(String(16))
     opened_at: Mapped[datetime]
@@ -110,6 +112,7 @@ class AlertRow(Base):
     cleared_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # cli, sms, voice, web
     policy: Mapped[str] = mapped_column(String(64))
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)
     next_escalation_at: Mapped[datetime | None]
@@ -189,7 +192,8 @@ class LogEntryRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(32))  # note, handover, roster, coverage, ...
+    # the entry's type: handover, roster, coverage, feed_degraded, ... (records.dutylog)
+    kind: Mapped[str] = mapped_column(String(32))
     author: Mapped[str] = mapped_column(String(64))  # a person id, or "floodwatch"
     text: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,5 +1,5 @@
-"""The duty desk in the database: handovers told and logged, the coverage monitor, and roster
-files edited while the service runs."""
+"""The duty office's own work in the database: handovers told and logged, the coverage monitor,
+and roster files edited while the service runs (floodwatch.duty)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from sqlalchemy import select
 
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
-from floodwatch.desk import DutyDesk
-from floodwatch.notify.outbox import Outbox
-from floodwatch.pipeline import Pipeline
 from floodwatch.store.models import LogEntryRow, PageRow
 
 from .helpers import TOWNSHIP_ROSTER, demo_readings, write_config
@@ -32,7 +29,7 @@ rotations:
 
 
 def desk_app(tmp_path: Path, url: str, start: datetime, roster: str | None = None,
-             **overrides: object) -> tuple[App, SimulatedClock, DutyDesk]:  # fmt: skip
+             **overrides: object) -> tuple[App, SimulatedClock]:  # fmt: skip
     rosters = [str(TOWNSHIP_ROSTER)]
     if roster is not None:
         (tmp_path / "roster.yaml").write_text(roster, encoding="utf-8")
@@ -42,7 +39,7 @@ def desk_app(tmp_path: Path, url: str, start: datetime, roster: str | None = Non
         write_config(tmp_path, rosters=rosters, **overrides), clock=clock, database_url=url
     )
     app.db.upgrade()
-    return app, clock, DutyDesk(app, Outbox(app))
+    return app, clock
 
 
 def pages(app: App) -> list[tuple[str, str | None, str]]:
@@ -59,14 +56,14 @@ def test_the_incoming_team_is_told_with_the_open_alerts_and_the_outgoing_release
     tmp_path: Path, database_url: str
 ) -> None:
     flood = demo_readings()
-    app, clock, desk = desk_app(tmp_path, database_url, local("2018-05-28 06:00"))
-    assert desk.tick(clock.now()) == 0  # the first tick only marks where counting starts
-    Pipeline(app).ingest(
+    app, clock = desk_app(tmp_path, database_url, local("2018-05-28 06:00"))
+    assert app.handovers.tick(clock.now()) == 0  # the first tick only marks where counting starts
+    app.pipeline.ingest(
         [r for r in flood if r.observed_at <= local("2018-05-28 06:00")], clock.now()
     )
     before = len(pages(app))
     clock.set(local("2018-05-28 08:05"))
-    desk.tick(clock.now())
+    app.handovers.tick(clock.now())
     told = pages(app)[before:]
     who = {
         (person, role, "起值班" in body or "You are on duty" in body) for person, role, body in told
@@ -87,20 +84,20 @@ def test_the_incoming_team_is_told_with_the_open_alerts_and_the_outgoing_release
     )
     assert [k for k, _ in duty_log(app)] == ["handover"]
     # the same interval again, or a restart, announces nothing twice
-    assert desk.tick(clock.now()) == 0
-    again = DutyDesk(app, Outbox(app))
+    assert app.handovers.tick(clock.now()) == 0
+    restarted = build_app(app.config.path, clock=clock, database_url=str(app.db.url))
     clock.set(local("2018-05-28 09:00"))
-    assert again.tick(clock.now()) == 0
+    assert restarted.handovers.tick(clock.now()) == 0
 
 
 def test_a_reminder_reaches_the_incoming_team_hours_before(
     tmp_path: Path, database_url: str
 ) -> None:
-    app, clock, desk = desk_app(tmp_path, database_url, local("2018-05-28 05:00"),
+    app, clock = desk_app(tmp_path, database_url, local("2018-05-28 05:00"),
                                 duty={"handover_reminder": "2h"})  # fmt: skip
-    desk.tick(clock.now())
+    app.handovers.tick(clock.now())
     clock.set(local("2018-05-28 06:30"))
-    desk.tick(clock.now())
+    app.handovers.tick(clock.now())
     reminded = {(person, role) for person, role, body in pages(app) if "将于" in body or "Reminder" in body}  # fmt: skip
     assert reminded == {("zhao.lei", "leader"), ("wu.qiang", "officer"), ("tom.baker", "officer")}
     assert [k for k, _ in duty_log(app)] == ["handover_reminder"]
@@ -113,30 +110,30 @@ def test_the_coverage_monitor_pages_the_roster_administrators_once_a_day(
         SMALL
         + "unavailable:\n  - {person: li.ming, from: 2026-06-03, to: 2026-06-03, reason: 出差}\n"
     )
-    app, clock, desk = desk_app(tmp_path, database_url, local("2026-06-01 08:30"), roster=gap,
+    app, clock = desk_app(tmp_path, database_url, local("2026-06-01 08:30"), roster=gap,
                                 duty={"roster_admins": ["chen.jing"], "coverage_at": "09:00"})  # fmt: skip
-    assert desk.check_coverage(clock.now()) == 0  # before 09:00
+    assert app.coverage.check(clock.now()) == 0  # before 09:00
     clock.set(local("2026-06-01 09:00"))
-    assert desk.check_coverage(clock.now()) == 1
+    assert app.coverage.check(clock.now()) == 1
     [(person, role, body)] = pages(app)
     assert (person, role) == ("chen.jing", "roster_admin")
     assert "带班" in body or "leader" in body
     # away on the 3rd: skipped for both shifts that touch that day
     assert "leader 06-02 08:00–06-04 08:00: 0/1" in body
     clock.set(local("2026-06-01 18:00"))
-    assert desk.check_coverage(clock.now()) == 0  # once a day
+    assert app.coverage.check(clock.now()) == 0  # once a day
     assert [k for k, _ in duty_log(app)] == ["coverage"]
 
 
 def test_a_valid_edit_takes_effect_and_is_logged(tmp_path: Path, database_url: str) -> None:
-    app, clock, desk = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL)
-    assert desk.reload_roster(clock.now()).outcome == "unchanged"
+    app, clock = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL)
+    assert app.roster_reloader.reload(clock.now()).outcome == "unchanged"
     path = tmp_path / "roster.yaml"
     path.write_text(SMALL.replace("members: [li.ming]", "members: [li.ming, chen.jing]").replace(
         "members: [chen.jing, tom.baker]", "members: [tom.baker]"), encoding="utf-8")  # fmt: skip
-    result = desk.reload_roster(clock.now())
+    result = app.roster_reloader.reload(clock.now())
     assert result.outcome == "reloaded"
-    assert app.roster.on_duty(local("2026-06-02 09:00")).people("leader") == ("chen.jing",)
+    assert app.roster.current.on_duty(local("2026-06-02 09:00")).people("leader") == ("chen.jing",)
     [(kind, text)] = duty_log(app)
     assert kind == "roster" and "leader 2026-06-02 08:00" in text and "li.ming -> chen.jing" in text
 
@@ -144,32 +141,74 @@ def test_a_valid_edit_takes_effect_and_is_logged(tmp_path: Path, database_url: s
 def test_a_bad_edit_keeps_the_roster_in_force_and_pages_the_officer_once(
     tmp_path: Path, database_url: str
 ) -> None:
-    app, clock, desk = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL)
-    in_force = app.roster
+    app, clock = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL)
+    in_force = app.roster.current
     path = tmp_path / "roster.yaml"
     path.write_text(SMALL.replace("members: [li.ming]", "members: [li.mingg]"), encoding="utf-8")
-    result = desk.reload_roster(clock.now())
+    result = app.roster_reloader.reload(clock.now())
     assert result.outcome == "rejected"
     assert result.lines == (
         f"{path}:8:30: rotations[0].members[0]: unknown person 'li.mingg' "
         "(not in the people of any roster file)",
     )
-    assert app.roster is in_force
+    assert app.roster.current is in_force and app.roster.version == 1
     told = pages(app)
     assert [(p, r) for p, r, _ in told] == [("chen.jing", "officer")]
     assert "修改后的排班表未生效" in told[0][2] and "unknown person 'li.mingg'" in told[0][2]
-    assert desk.reload_roster(clock.now()).outcome == "unchanged"  # told once per bad edit
+    assert app.roster_reloader.reload(clock.now()).outcome == "unchanged"  # told once per bad edit
     assert len(pages(app)) == 1
     assert [k for k, _ in duty_log(app)] == ["roster_rejected"]
 
 
 def test_all_times_in_the_log_are_utc_instants(tmp_path: Path, database_url: str) -> None:
     start = datetime(2026, 5, 31, 23, 30, tzinfo=UTC)  # 07:30 in Shanghai
-    app, clock, desk = desk_app(tmp_path, database_url, start, roster=SMALL)
-    desk.tick(clock.now())
+    app, clock = desk_app(tmp_path, database_url, start, roster=SMALL)
+    app.handovers.tick(clock.now())
     clock.advance(timedelta(hours=1))
-    desk.tick(clock.now())
+    app.handovers.tick(clock.now())
     with app.db.sessions() as s:
         [entry] = s.scalars(select(LogEntryRow)).all()
     assert entry.at == datetime(2026, 6, 1, 0, 30, tzinfo=UTC)
     assert entry.data["at"] == local("2026-06-01 08:00", SHANGHAI).astimezone(UTC).isoformat()
+
+
+def test_an_edit_dropping_a_roster_admin_is_refused_as_start_up_would(
+    tmp_path: Path, database_url: str
+) -> None:
+    # bug (issue 7a): hot reload checked less than start-up, took this edit into force, and the
+    # coverage check then raised KeyError on every tick
+    app, clock = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL,
+                          duty={"roster_admins": ["chen.jing"], "coverage_at": "09:00"})  # fmt: skip
+    path = tmp_path / "roster.yaml"
+    path.write_text(
+        SMALL.replace("  - {id: chen.jing, name: 陈静}\n", "").replace(
+            "members: [chen.jing, tom.baker]", "members: [tom.baker]"
+        ),
+        encoding="utf-8",
+    )
+    result = app.roster_reloader.reload(clock.now())
+    assert result.outcome == "rejected"
+    [line] = result.lines
+    assert line.startswith(f"{app.config.path}:") and line.endswith(
+        "duty.roster_admins[0]: unknown person 'chen.jing'"
+    )
+    assert "chen.jing" in app.roster.current.people and app.roster.version == 1
+    # the monitor goes on with the roster in force: the gap-free roster pages nobody
+    assert app.coverage.check(clock.now()) == 0
+    assert [k for k, _ in duty_log(app)] == ["roster_rejected", "coverage"]
+
+
+def test_an_edit_dropping_a_role_the_policies_page_is_refused_at_its_config_line(
+    tmp_path: Path, database_url: str
+) -> None:
+    app, clock = desk_app(tmp_path, database_url, local("2026-06-01 09:00"), roster=SMALL)
+    path = tmp_path / "roster.yaml"
+    path.write_text(SMALL.replace("  - {role: leader, members: [li.ming], anchor: 2026-06-01}\n", ""),
+                    encoding="utf-8")  # fmt: skip
+    result = app.roster_reloader.reload(clock.now())
+    assert result.outcome == "rejected"
+    assert [line.split(": ", 1)[1] for line in result.lines] == [
+        "escalation.default.steps[1].notify[0]: no rotation for role 'leader' in the rosters "
+        "(roles: officer)"
+    ]
+    assert app.roster.current.roles == {"leader", "officer"}

@@ -1,0 +1,257 @@
+"""The alert lifecycle: apply a change, escalate what is due, acknowledge, retire.
+
+This is the service around the pure decisions (`alerts.changes`, `alerts.escalation`): it reads
+and writes alert rows, records the events and writes the pages to the outbox, all in one
+transaction. `acknowledge` is the one function every acknowledgement path calls (the CLI today;
+the web app, SMS replies and voice keypresses too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from floodwatch.alerts import escalation
+from floodwatch.alerts.changes import Change, Transition
+from floodwatch.config import EscalationPolicy
+from floodwatch.errors import FloodwatchError, NotFound
+from floodwatch.events import (
+    Acknowledged,
+    AlertChanged,
+    Cleared,
+    Escalated,
+    Lowered,
+    Opened,
+    Raised,
+    Retired,
+)
+from floodwatch.hooks import Hook
+from floodwatch.notify.outbox import Outbox
+from floodwatch.office import Office
+from floodwatch.records import dutylog
+from floodwatch.roster.holder import RosterHolder
+from floodwatch.store import Database
+from floodwatch.store.events import record
+from floodwatch.store.models import AlertRow, EventRow
+
+log = logging.getLogger(__name__)
+
+ACK_PATHS = ("cli", "sms", "voice", "web")
+
+_EVENTS: dict[Transition, type[AlertChanged]] = {
+    Transition.OPENED: Opened,
+    Transition.RAISED: Raised,
+    Transition.LOWERED: Lowered,
+    Transition.CLEARED: Cleared,
+}
+
+
+class AlertLifecycle:
+    def __init__(
+        self, db: Database, policies: Mapping[str, EscalationPolicy], office: Office,
+        roster: RosterHolder, outbox: Outbox, pages_written: Hook,
+    ) -> None:  # fmt: skip
+        self.db = db
+        self.policies = policies
+        self.office = office
+        self.roster = roster
+        self.outbox = outbox
+        self.pages_written = pages_written
+        self._order = office.level_ids
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def apply(self, session: Session, c: Change, now: datetime) -> int:
+        """Apply one change in the caller's transaction; returns pages written (the caller calls
+        `pages_written` after its commit)."""
+        policy = self._policy(c.policy)
+        alert = session.scalars(
+            select(AlertRow).where(
+                AlertRow.station == c.station,
+                AlertRow.rule_id == c.rule_id,
+                AlertRow.state == "open",
+            )
+        ).one_or_none()
+        if c.transition is Transition.OPENED or alert is None:
+            if alert is not None or c.level is None:
+                log.error("rule %s: %s with alert %s open; ignored", c.rule_id, c.transition, alert)
+                return 0
+            alert = AlertRow(
+                rule_type=c.rule_type, station=c.station, parameter=c.parameter,
+                rule_id=c.rule_id, external_id=c.external_id, level=c.level, peak_level=c.level,
+                state="open", value=c.value, unit=c.unit, opened_at=now, updated_at=now,
+                policy=c.policy, escalation_step=0,
+                next_escalation_at=escalation.next_due(policy, 0, now),
+            )  # fmt: skip
+            session.add(alert)
+            session.flush()
+            event = self._changed(session, Transition.OPENED, alert, now, c)
+            return self.outbox.page_alert(session, alert, event, "opened", policy.steps[:1], now)
+
+        alert.value, alert.unit, alert.updated_at = c.value, c.unit, now
+        alert.external_id = c.external_id or alert.external_id
+        told = escalation.steps_so_far(policy, alert.escalation_step)
+        if c.transition is Transition.CLEARED:
+            alert.state = "cleared"
+            alert.cleared_at = now
+            alert.next_escalation_at = None
+        elif c.level is None:
+            log.error("rule %s: %s without a level; ignored", c.rule_id, c.transition)
+            return 0
+        else:
+            alert.level = c.level
+            if self._rank(c.level) > self._rank(alert.peak_level):
+                alert.peak_level = c.level
+            if c.transition is Transition.RAISED and alert.acknowledged_at is not None:
+                # a higher level needs a fresh acknowledgement; escalation resumes
+                alert.acknowledged_at = None
+                alert.acknowledged_by = None
+                alert.acknowledged_via = None
+                alert.next_escalation_at = escalation.next_due(policy, alert.escalation_step, now)
+        event = self._changed(session, c.transition, alert, now, c)
+        return self.outbox.page_alert(session, alert, event, c.transition.value, told, now)
+
+    def _changed(
+        self, session: Session, t: Transition, alert: AlertRow, now: datetime, c: Change
+    ) -> EventRow:
+        log.info(
+            "alert #%d %s: %s %s -> %s at %g %s", alert.id, t.value, alert.station,
+            c.previous or "-", c.level or "-", c.value, c.unit,
+        )  # fmt: skip
+        event = _EVENTS[t](
+            alert=alert.id, station=alert.station, level=c.level, previous=c.previous,
+            value=c.value, unit=c.unit, rule=alert.rule_id, rule_type=alert.rule_type,
+            observed_at=c.observed_at.isoformat() if c.observed_at else None, detail=c.detail,
+        )  # fmt: skip
+        return record(session, now, event)
+
+    def retire(self, session: Session, alert: AlertRow, reason: str, now: datetime) -> int:
+        """Close an open alert whose rule, station, feed or policy left the config: an event, a
+        duty-log line, and a page to everyone paged about it so far."""
+        policy = self.policies.get(alert.policy)
+        alert.state = "retired"
+        alert.cleared_at = alert.updated_at = now
+        alert.next_escalation_at = None
+        log.warning("alert #%d retired: %s", alert.id, reason)
+        event = record(
+            session, now,
+            Retired(alert=alert.id, station=alert.station, level=alert.level, rule=alert.rule_id,
+                    reason=reason),
+        )  # fmt: skip
+        dutylog.write(
+            session, now, "alert_retired", f"alert #{alert.id} ({alert.station}) closed: {reason}",
+            {"alert": alert.id},
+        )  # fmt: skip
+        if policy is None:
+            return 0  # whom it reached is not known any more
+        told = escalation.steps_so_far(policy, alert.escalation_step)
+        return self.outbox.page_alert(session, alert, event, "retired", told, now)
+
+    def open_alerts(self, session: Session) -> list[AlertRow]:
+        return list(
+            session.scalars(select(AlertRow).where(AlertRow.state == "open").order_by(AlertRow.id))
+        )
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def escalate(self, now: datetime) -> int:
+        """Advance every open, unacknowledged alert whose next step is due; returns pages queued."""
+        pages = 0
+        with self.db.transaction() as session:
+            due = session.scalars(
+                select(AlertRow)
+                .where(
+                    AlertRow.state == "open",
+                    AlertRow.acknowledged_at.is_(None),
+                    AlertRow.next_escalation_at <= now,
+                )
+                .order_by(AlertRow.next_escalation_at, AlertRow.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for alert in due:
+                policy = self.policies.get(alert.policy)
+                if policy is None:
+                    reason = f"escalation policy {alert.policy!r} is no longer in the config"
+                    pages += self.retire(session, alert, reason, now)
+                    continue
+                step = escalation.advance(policy, alert.escalation_step, now)
+                alert.escalation_step = step.step
+                alert.next_escalation_at = step.next_due
+                alert.updated_at = now
+                log.info("alert #%d escalated to step %d", alert.id, step.step)
+                event = record(
+                    session, now,
+                    Escalated(alert=alert.id, station=alert.station, level=alert.level,
+                              step=step.step, repeat=step.repeat),
+                )  # fmt: skip
+                pages += self.outbox.page_alert(
+                    session, alert, event, "escalated", [step.page], now
+                )
+        if pages:
+            self.pages_written()
+        return pages
+
+    def next_escalation(self) -> datetime | None:
+        """When the earliest pending escalation is due (replay steps its clock to it)."""
+        with self.db.sessions() as session:
+            return session.scalar(
+                select(AlertRow.next_escalation_at)
+                .where(AlertRow.state == "open", AlertRow.acknowledged_at.is_(None))
+                .where(AlertRow.next_escalation_at.is_not(None))
+                .order_by(AlertRow.next_escalation_at)
+                .limit(1)
+            )
+
+    # -- people --------------------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: int, by: str, via: str, now: datetime) -> AlertRow:
+        """A person on the roster takes the alert on: escalation stops. `via` says how the
+        answer came (cli, sms, voice, web). The one function every acknowledgement path calls."""
+        if via not in ACK_PATHS:
+            raise ValueError(f"unknown acknowledgement path {via!r}")
+        roster = self.roster.current
+        if by not in roster.people:
+            raise NotFound(f"unknown person {by!r}: not in the rosters")
+        with self.db.transaction() as session:
+            alert = session.get(AlertRow, alert_id, with_for_update=True)
+            if alert is None:
+                raise NotFound(f"no alert #{alert_id}")
+            if alert.state != "open":
+                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+            if alert.acknowledged_at is not None:
+                raise FloodwatchError(
+                    f"alert #{alert_id} was already acknowledged by {alert.acknowledged_by} "
+                    f"at {self.office.local(alert.acknowledged_at)}"
+                )
+            alert.acknowledged_at = now
+            alert.acknowledged_by = by
+            alert.acknowledged_via = via
+            alert.next_escalation_at = None
+            alert.updated_at = now
+            duty = roster.on_duty(now)
+            role = next((r for r, a in duty.assignments.items() if by in a.people), None)
+            log.info("alert #%d acknowledged by %s (%s)", alert.id, by, via)
+            record(
+                session, now,
+                Acknowledged(alert=alert.id, station=alert.station, level=alert.level, by=by,
+                             role=role, via=via),
+            )  # fmt: skip
+            return alert
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _policy(self, name: str) -> EscalationPolicy:
+        policy = self.policies.get(name)
+        if policy is None:
+            # config validation makes this impossible for rules; never lose the alert over it
+            fallback = next(iter(self.policies))
+            log.error("escalation policy %r is not configured; using %r", name, fallback)
+            return self.policies[fallback]
+        return policy
+
+    def _rank(self, level: str) -> int:
+        return self._order.index(level) if level in self._order else -1

@@ -1,0 +1,265 @@
+"""Pipeline events: one frozen dataclass per event type, one JSON shape each.
+
+Events are the audit trail and a contract: `floodwatch replay --json` prints them, reports count
+them. Every event has `type`, `at`, `alert`, `station` and `level` (None where they do not
+apply) and the fields of its class. They are written by one function, `store.events.record`,
+in the same transaction as the change they describe. README's "Event types" table is checked
+against `EVENT_TYPES` by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+# fields every event has, at the top level of its JSON shape, beside `type` and `at`
+COMMON = ("alert", "station", "level")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """The fields every event carries; `type` names the event in storage and in JSON."""
+
+    type: ClassVar[str]
+    doc: ClassVar[str]
+    alert: int | None = None
+    station: str | None = None
+    level: str | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields under their JSON names (the common ones excluded)."""
+        return {
+            f.metadata.get("json", f.name): getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in COMMON
+        }
+
+    @classmethod
+    def json_fields(cls) -> list[str]:
+        """The JSON names of the event's own fields, in order."""
+        return [f.metadata.get("json", f.name) for f in fields(cls) if f.name not in COMMON]
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertChanged(Event):
+    """An alert moved. `detail` depends on the rule type: rainfall {window, sums, incomplete},
+    rate_of_rise {rates}, forecast {window, until}, official {headline, warning_id, msg_type},
+    silence {last_observed_at}; threshold {}."""
+
+    previous: str | None = field(default=None, metadata={"json": "from"})
+    value: float
+    unit: str
+    rule: str
+    rule_type: str
+    observed_at: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opened(AlertChanged):
+    type = "opened"
+    doc = "a rule crossed its first level: an alert opens and the first escalation step is paged"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Raised(AlertChanged):
+    type = "raised"
+    doc = "the alert reached a higher level; an acknowledgement given before no longer holds"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lowered(AlertChanged):
+    type = "lowered"
+    doc = "the alert fell to a lower level (after the rule's deadband and hold)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cleared(AlertChanged):
+    type = "cleared"
+    doc = "the alert is over"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retired(Event):
+    type = "retired"
+    doc = (
+        "an open alert was closed because what it watched (its rule, station, feed or "
+        "escalation policy) was removed from the config"
+    )
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Escalated(Event):
+    type = "escalated"
+    doc = "nobody acknowledged in time: the next step is paged (`repeat`: the last step again)"
+    step: int
+    repeat: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acknowledged(Event):
+    type = "acknowledged"
+    doc = "a person took the alert on; escalation stops (`via`: cli, sms, voice or web)"
+    by: str
+    role: str | None
+    via: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarningUpdated(Event):
+    type = "warning_updated"
+    doc = "an official warning was reissued at the same level: the alert follows the new message"
+    warning_id: str
+    headline: str
+    msg_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarningNotActual(Event):
+    type = "warning_not_actual"
+    doc = "an official warning marked Exercise, Test, System or Draft: recorded, not paged"
+    warning_id: str
+    status: str
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageQueued(Event):
+    type = "page_queued"
+    doc = "a page to one person on one channel was written to the outbox"
+    to: str
+    role: str | None
+    channel: str
+    page: int
+    cause: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Attempt(Event):
+    to: str
+    role: str | None
+    channel: str
+    page: int
+    attempt: int
+    outcome: str
+    detail: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageSent(_Attempt):
+    type = "page_sent"
+    doc = "the channel accepted or delivered the page"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageRetry(_Attempt):
+    type = "page_retry"
+    doc = "an attempt failed in a way that may pass: the page is tried again after a backoff"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageFailed(_Attempt):
+    type = "page_failed"
+    doc = "the page cannot be delivered (a permanent failure, or every attempt used)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unreachable(Event):
+    type = "unreachable"
+    doc = "a channel has no address for a person (e.g. no phone number): nothing was queued"
+    to: str
+    role: str | None
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NobodyOnDuty(Event):
+    type = "nobody_on_duty"
+    doc = "an escalation step named a role that had nobody on duty at that moment"
+    role: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageSuppressed(Event):
+    type = "page_suppressed"
+    doc = "the station is in a maintenance window: the alert moved, nobody was paged"
+    cause: str
+    reason: str
+
+
+# -- duty --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handover(Event):
+    type = "handover"
+    doc = "a shift changed hands; `incoming` and `outgoing` map roles to person ids"
+    at_local: str
+    incoming: dict[str, list[str]]
+    outgoing: dict[str, list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoverReminder(Event):
+    type = "handover_reminder"
+    doc = "the incoming team was reminded of its shift"
+    at_local: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoverageGaps(Event):
+    type = "coverage_gaps"
+    doc = "the daily coverage check found roles short of people in the coming days"
+    gaps: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterReloaded(Event):
+    type = "roster_reloaded"
+    doc = "an edited roster passed every check and took effect (`version` counts from start-up)"
+    version: int
+    changes: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterRejected(Event):
+    type = "roster_rejected"
+    doc = "an edited roster failed a check; the roster in force stays"
+    errors: list[str]
+
+
+# -- feeds -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedDegraded(Event):
+    type = "feed_degraded"
+    doc = "a feed failed or lost part of its sources; `stations` are those it serves"
+    feed: str
+    stations: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedRecovered(Event):
+    type = "feed_recovered"
+    doc = "a degraded feed works again"
+    feed: str
+    stations: list[str]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        Opened, Raised, Lowered, Cleared, Retired, Escalated, Acknowledged, WarningUpdated,
+        WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, Unreachable, NobodyOnDuty,
+        PageSuppressed, Handover, HandoverReminder, CoverageGaps, RosterReloaded, RosterRejected,
+        FeedDegraded, FeedRecovered,
+    )
+}  # fmt: skip
