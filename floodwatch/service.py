@@ -43,8 +43,8 @@ class Service:
         self._dispatching = False
         app.pages_written.connect(self.wake)
 
-    def start(self) -> None:
-        """Upgrade the schema, deliver anything left over from a previous run, start the jobs."""
+    def prepare(self) -> None:
+        """Upgrade the schema and set the demo clock going: what comes before the first job."""
         settings = self.app.config.settings
         if settings.clock and settings.clock.fresh_start:
             log.warning("demo clock with fresh_start: emptying %s", self.app.db.url)
@@ -54,6 +54,12 @@ class Service:
             origin = datetime.now(UTC)
             self.app.clock.rebase(origin)
             state.put(self.app.db, state.DEMO_ORIGIN, {"origin": origin.isoformat()})
+
+    def start(self) -> None:
+        """Prepare, then run the jobs on the scheduler (the dispatcher's first run delivers
+        anything left over from a previous run)."""
+        settings = self.app.config.settings
+        self.prepare()
         for feed_cfg in settings.feeds:
             feed = self.app.feeds[feed_cfg.name]
             self.scheduler.add_job(

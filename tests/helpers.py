@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
+import signal
 import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
 
 from floodwatch.readings import Reading
 
@@ -19,6 +26,64 @@ FLOODWATCH = str(Path(sys.executable).parent / "floodwatch")
 DEMO_CONFIG = ROOT / "config" / "floodwatch.yaml"
 DEMO_READINGS = ROOT / "config" / "patapsco_2018-05-27.csv"
 TOWNSHIP_ROSTER = ROOT / "rosters" / "township.yaml"
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a `floodwatch` command did: its exit code and what it wrote to stdout and stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def fw(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None) -> Ran:
+    """Run `floodwatch ARGS` in this process, as if from a fresh shell in `cwd`.
+
+    Through click's CliRunner, with what a new process would start with: no logging handlers, so
+    `main`'s logging.basicConfig writes log lines to the command's stderr; afterwards the cwd,
+    the logging setup and the SIGINT/SIGTERM handlers (`run` installs its own) are restored.
+    `env` adds variables to os.environ for the call (None removes one). An exception escaping
+    the command fails the test: every failure must be one line, never a traceback.
+    """
+    from floodwatch.cli import main
+
+    root = logging.getLogger()
+    saved_handlers, saved_root_level = root.handlers[:], root.level
+    saved_levels = {lg.name: (lg.level, lg.disabled) for lg in _loggers()}
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    saved_cwd = os.getcwd()
+    root.handlers.clear()
+    root.setLevel(logging.WARNING)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner().invoke(main, list(args), env=env, prog_name="floodwatch")
+    finally:
+        os.chdir(saved_cwd)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+            handler.close()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_root_level)
+        for logger in _loggers():  # `main` quietens apscheduler and alembic, `replay` the root
+            level, logger.disabled = saved_levels.get(logger.name, (logging.NOTSET, False))
+            logger.setLevel(level)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # every failure must be one line, never a traceback: an escaped exception fails the test
+        trace = "".join(traceback.format_exception(result.exception))
+        raise AssertionError(f"floodwatch {' '.join(args)} crashed:\n{trace}")
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def _loggers() -> list[logging.Logger]:
+    return [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
 
 
 def write_config(directory: Path, **overrides: Any) -> Path:

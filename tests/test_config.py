@@ -1,9 +1,8 @@
 """Config validation: every mistake is reported with file:line:col and key path, all at once,
-through the real `floodwatch check` command; a config with any error is rejected whole."""
+through the `floodwatch check` command; a config with any error is rejected whole."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from floodwatch.app import check
 from floodwatch.errors import ConfigError
 from floodwatch.plugins import Registry
 
-from .helpers import FLOODWATCH, TOWNSHIP_ROSTER
+from .helpers import TOWNSHIP_ROSTER, Ran, fw
 
 VALID = f"""\
 version: 1
@@ -50,15 +49,10 @@ notifiers:
 """
 
 
-def run_check(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    full_env = {k: v for k, v in os.environ.items() if k != "COUNTY_TOKEN"}
+def run_check(path: Path, env: dict[str, str] | None = None) -> Ran:
+    full_env: dict[str, str | None] = {"COUNTY_TOKEN": None}  # unset unless `env` gives it
     full_env.update(env or {})
-    return subprocess.run(
-        [FLOODWATCH, "check", "--config", str(path)],
-        capture_output=True, text=True, env=full_env, check=False,
-    )  # fmt: skip
+    return fw("check", "--config", str(path), env=full_env)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -173,12 +167,8 @@ def test_secrets_come_from_the_environment_and_stay_out_of_reprs(tmp_path: Path)
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [FLOODWATCH, "check", "--nope"], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 2
-    result = subprocess.run([FLOODWATCH, "frobnicate"], capture_output=True, text=True, check=False)
-    assert result.returncode == 2
+    assert fw("check", "--nope").returncode == 2
+    assert fw("frobnicate").returncode == 2
 
 
 def test_a_missing_file_is_a_checked_error(tmp_path: Path) -> None:

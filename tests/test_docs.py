@@ -74,3 +74,25 @@ def test_every_config_key_is_in_the_readme(key: str) -> None:
     assert re.search(rf"`{re.escape(key)}`|\b{re.escape(key)}:", README), (
         f"config key {key!r} is not documented in README.md"
     )
+
+
+def test_the_event_table_is_the_event_types_in_the_code() -> None:
+    from floodwatch.events import EVENT_TYPES
+
+    section = README.split("#### Event types", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| (.*?) \| (.*?) \|$", section, re.M)
+    documented = {t: re.findall(r"`([a-z_]+)`", fields) for t, fields, _ in rows}
+    assert documented == {t: cls.json_fields() for t, cls in EVENT_TYPES.items()}
+    assert all(meaning == EVENT_TYPES[t].doc for t, _, meaning in rows)
+
+
+def test_every_event_type_in_the_json_example_has_its_documented_shape() -> None:
+    import json
+
+    from floodwatch.events import COMMON, EVENT_TYPES
+
+    block = README.split("### Rehearsing a flood with `replay`", 1)[1].split("```json\n", 1)[1]
+    for line in block.split("```", 1)[0].splitlines():
+        event = json.loads(line)
+        fields = EVENT_TYPES[event["type"]].json_fields()
+        assert list(event) == ["type", "at", *COMMON, *fields]

@@ -120,6 +120,73 @@ def test_a_failing_channel_is_retried_with_backoff_then_marked_failed(
     assert all("Is a directory" in (d or "") for d in details)
 
 
+class Scripted:
+    """A channel whose answer per person is scripted: an outcome, or an exception raised."""
+
+    def __init__(self, answers: dict[str, Outcome | Exception]) -> None:
+        self.name = "file"
+        self.answers = answers
+        self.calls: list[str] = []
+
+    def address_for(self, person: Person) -> str | None:
+        return person.id
+
+    def send(self, message: Message) -> DeliveryResult:
+        self.calls.append(message.person)
+        answer = self.answers[message.person]
+        if isinstance(answer, Exception):
+            raise answer
+        return DeliveryResult(answer, f"scripted {answer.value}")
+
+
+def scripted(tmp_path: Path, database_url: str, answers: dict[str, Outcome | Exception]) -> App:
+    clock = SimulatedClock(RISE[-1].observed_at)
+    app = build_app(write_config(tmp_path), clock=clock, database_url=database_url,
+                    notifiers={"file": Scripted(answers)})  # fmt: skip
+    app.db.upgrade()
+    assert app.pipeline.ingest(RISE, clock.now()).pages == 2  # sun.hao and zhou.min
+    return app
+
+
+def page_events(app: App) -> list[tuple[str, str, str | None]]:
+    with app.db.sessions() as s:
+        rows = s.scalars(select(EventRow).where(EventRow.type.in_(
+            ["page_sent", "page_retry", "page_failed"])).order_by(EventRow.id))  # fmt: skip
+        return [(e.type, e.data["to"], e.data["detail"]) for e in rows]
+
+
+def test_a_permanent_failure_is_not_retried(tmp_path: Path, database_url: str) -> None:
+    app = scripted(tmp_path, database_url,
+                   {"sun.hao": Outcome.PERMANENT, "zhou.min": Outcome.RETRYABLE})  # fmt: skip
+    d = dispatcher(app)
+    assert d.deliver_due(app.clock.now()) == 2
+    assert statuses(app) == {"failed": 1, "pending": 1}
+    assert page_events(app) == [
+        ("page_failed", "sun.hao", "scripted permanent"),
+        ("page_retry", "zhou.min", "scripted retryable"),
+    ]
+    # only the retryable page comes back, after its backoff
+    later = app.clock.now() + app.config.settings.delivery.backoff
+    assert d.deliver_due(later) == 1
+    assert app.notifiers["file"].calls == ["sun.hao", "zhou.min", "zhou.min"]  # type: ignore[attr-defined]
+
+
+def test_a_crashing_notifier_does_not_stop_the_other_pages(
+    tmp_path: Path, database_url: str
+) -> None:
+    app = scripted(tmp_path, database_url,
+                   {"sun.hao": RuntimeError("bug in a channel"), "zhou.min": Outcome.DELIVERED})  # fmt: skip
+    assert dispatcher(app).deliver_due(app.clock.now()) == 2
+    assert statuses(app) == {"pending": 1, "delivered": 1}
+    assert page_events(app) == [
+        ("page_retry", "sun.hao", "notifier crashed: RuntimeError('bug in a channel')"),
+        ("page_sent", "zhou.min", "scripted delivered"),
+    ]
+    with app.db.sessions() as s:
+        outcomes = sorted(o or "-" for o in s.scalars(select(DeliveryRow.outcome)))
+    assert outcomes == ["delivered", "unknown"]
+
+
 class Recorder:
     """A channel that records what it is given (two dispatchers share one)."""
 

@@ -1,11 +1,9 @@
-"""`floodwatch roster who|show|gaps|ical`, through click's runner and the installed command."""
+"""`floodwatch roster who|show|gaps|ical`, through click's runner: the `roster` group alone, and
+as a subcommand of `floodwatch`."""
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import icalendar
@@ -13,7 +11,7 @@ from click.testing import CliRunner
 
 from floodwatch.cli_roster import roster
 
-from .helpers import FLOODWATCH, TOWNSHIP_ROSTER
+from .helpers import TOWNSHIP_ROSTER, fw
 from .helpers import write_config as write_full_config
 
 
@@ -142,26 +140,12 @@ def test_usage_errors_exit_2_and_roster_errors_exit_1(tmp_path: Path) -> None:
     ]
 
 
-def installed(*args: str) -> list[str]:
-    """The `floodwatch roster` command, or the group itself until cli.py adds it."""
-    help_text = subprocess.run([FLOODWATCH, "--help"], capture_output=True, text=True).stdout
-    if re.search(r"^\s+roster\s", help_text, re.MULTILINE):
-        return [FLOODWATCH, "roster", *args]
-    return [sys.executable, "-c", "from floodwatch.cli_roster import roster; roster()", *args]
-
-
-def test_the_installed_command(tmp_path: Path) -> None:
+def test_the_floodwatch_roster_command(tmp_path: Path) -> None:
     config = gap_config(tmp_path)
-    result = subprocess.run(
-        installed("gaps", "--config", str(config), "--from", "2026-06-09", "--days", "1"),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = fw("roster", "gaps", "--config", str(config), "--from", "2026-06-09", "--days", "1")
     assert result.returncode == 1, result.stderr
     assert "2026-06-09 14:00 - 18:00: 1 of 2" in result.stdout
-    result = subprocess.run(
-        installed("who", "--config", str(config), "--at", "2026-06-09 15:00", "--json"),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = fw("roster", "who", "--config", str(config), "--at", "2026-06-09 15:00", "--json")
     assert result.returncode == 0, result.stderr
     officer = json.loads(result.stdout)["roles"][1]
     assert officer["short"] == 1

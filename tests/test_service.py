@@ -1,17 +1,21 @@
-"""The service on APScheduler: polls, escalation and delivery on a fast demo clock."""
+"""The service: its jobs driven on a simulated clock through the real flood, and once on
+APScheduler itself for the dispatcher's wake-up."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from floodwatch.app import build_app
+from floodwatch.app import App, build_app
+from floodwatch.clock import SimulatedClock
 from floodwatch.service import Service
 from floodwatch.store.models import EventRow, PageRow
 
 from .helpers import DEMO_READINGS, write_config
+from .roster_support import local
 
 
 def fast_demo(tmp_path: Path, speed: float, **overrides: object) -> Path:
@@ -23,8 +27,75 @@ def fast_demo(tmp_path: Path, speed: float, **overrides: object) -> Path:
     return write_config(tmp_path, **settings)
 
 
+def simulated(
+    tmp_path: Path, start: datetime, **overrides: object
+) -> tuple[Service, SimulatedClock]:
+    """A service on a simulated clock (no scheduler): the test runs its jobs."""
+    feeds = [{"name": "demo", "type": "csv", "path": str(DEMO_READINGS), "interval": "15m"}]
+    clock = SimulatedClock(start)
+    app = build_app(write_config(tmp_path, feeds=feeds, **overrides), clock=clock)
+    service = Service(app, node="test")
+    service.prepare()
+    return service, clock
+
+
+def drive(service: Service, clock: SimulatedClock, until: datetime, step: timedelta) -> None:
+    """Run the jobs as the scheduler would, in simulated time and without sleeping: each feed
+    polled at its interval, then escalation, the duty desk and delivery, every `step`."""
+    app = service.app
+    intervals = {f.name: f.interval for f in app.config.settings.feeds}
+    next_poll = dict.fromkeys(intervals, clock.now())
+    while clock.now() <= until:
+        for name, due in next_poll.items():
+            if clock.now() >= due:
+                service.poll(app.feeds[name])
+                next_poll[name] = due + intervals[name]
+        service.escalate()
+        service.duty()
+        service.dispatch()
+        clock.advance(step)
+
+
+def types(app: App) -> list[str]:
+    with app.db.sessions() as s:
+        return list(s.scalars(select(EventRow.type).order_by(EventRow.id)))
+
+
+def test_the_whole_flood_runs_through_the_service_jobs(tmp_path: Path) -> None:
+    start = local("2018-05-28 04:00")  # 15:00 EST, half an hour before the river reaches 20 ft
+    service, clock = simulated(tmp_path, start)
+    drive(service, clock, local("2018-05-28 19:00"), timedelta(minutes=5))
+    seen = [t for t in types(service.app) if t in ("opened", "escalated", "raised", "lowered",
+                                                   "cleared", "handover")]  # fmt: skip
+    # opened 15:30 EST (polled at 15:30), nobody answers: the leader at 15:45, then orange at
+    # 15:52 (polled 16:00); the 08:00 Shanghai handover; lowered twice; cleared
+    assert seen[:3] == ["opened", "escalated", "raised"]
+    assert "handover" in seen and seen[-1] == "cleared"
+    with service.app.db.sessions() as s:
+        opened = s.scalars(select(EventRow).where(EventRow.type == "opened")).one()
+        statuses = dict(
+            s.execute(select(PageRow.status, func.count()).group_by(PageRow.status)).all()
+        )
+    assert opened.at == local("2018-05-28 04:30") and opened.data["value"] == 20.63
+    assert statuses == {"delivered": sum(statuses.values())}  # every page delivered
+    assert types(service.app).count("page_sent") == types(service.app).count("page_queued")
+
+
+def test_a_service_restarted_mid_flood_announces_nothing_twice(tmp_path: Path) -> None:
+    service, clock = simulated(tmp_path, local("2018-05-28 04:00"))
+    drive(service, clock, local("2018-05-28 07:00"), timedelta(minutes=5))
+    before = types(service.app)
+    service.app.db.dispose()
+    again = Service(build_app(service.app.config.path, clock=clock), node="test-2")
+    again.prepare()
+    drive(again, clock, local("2018-05-28 09:00"), timedelta(minutes=5))
+    after = types(again.app)
+    assert after[: len(before)] == before
+    assert after.count("opened") == 1 and after.count("handover") == 1
+
+
 def wait_for(predicate, deadline_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    """Poll until `predicate()` holds; a bounded wait for work done by the service's threads."""
+    """Poll until `predicate()` holds; a bounded wait for work done by the scheduler's threads."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if predicate():
@@ -34,8 +105,9 @@ def wait_for(predicate, deadline_s: float = 30.0) -> bool:  # type: ignore[no-un
 
 
 def test_pages_are_delivered_when_written_not_at_the_next_sweep(tmp_path: Path) -> None:
-    # a sweep every 24 simulated hours is 96 real seconds at this speed: only the wake-up
-    # that follows the outbox write can deliver the opening's pages within the wait below
+    # the one test on APScheduler itself: a sweep every 24 simulated hours is 96 real seconds at
+    # this speed, so only the wake-up that follows the outbox write can deliver the opening's
+    # pages within the wait below
     config = fast_demo(tmp_path, 900, delivery={"sweep": "24h"})
     app = build_app(config)
     service = Service(app)
@@ -50,28 +122,5 @@ def test_pages_are_delivered_when_written_not_at_the_next_sweep(tmp_path: Path) 
         with app.db.sessions() as s:
             first = s.scalars(select(EventRow).order_by(EventRow.id)).first()
         assert first is not None and first.type == "opened"
-    finally:
-        service.stop()
-
-
-def test_the_whole_flood_runs_through_the_service(tmp_path: Path) -> None:
-    # 10 simulated hours per real second: open, escalate and clear within a few seconds
-    config = fast_demo(tmp_path, 36000)
-    app = build_app(config)
-    service = Service(app)
-    service.start()
-    try:
-
-        def kinds() -> list[str]:
-            with app.db.sessions() as s:
-                return list(s.scalars(select(EventRow.type).order_by(EventRow.id)))
-
-        assert wait_for(lambda: "cleared" in kinds())
-        assert wait_for(lambda: kinds().count("page_sent") == kinds().count("page_queued"))
-        seen = [k for k in kinds() if k in ("opened", "escalated", "raised", "cleared")]
-        assert seen[:2] == ["opened", "escalated"] or seen[:2] == ["opened", "raised"]
-        assert seen[-1] == "cleared"
-        # the 08:00 Shanghai handover falls inside the flood: the duty desk announced it
-        assert wait_for(lambda: "handover" in kinds())
     finally:
         service.stop()

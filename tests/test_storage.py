@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.readings import Reading
 from floodwatch.store import Database
-from floodwatch.store.models import AlertRow, Base, ReadingRow
+from floodwatch.store.models import AlertRow, Base, EventRow, ReadingRow
 
 from .helpers import demo_readings, write_config
 
@@ -65,6 +65,28 @@ def test_repeated_readings_are_stored_once(tmp_path: Path, database_url: str) ->
     with app.db.sessions() as s:
         assert s.scalar(select(ReadingRow.value).where(
             ReadingRow.observed_at == readings[0].observed_at)) == readings[0].value  # fmt: skip
+    app.db.dispose()
+
+
+def test_a_batch_mixing_stored_and_new_readings_reports_and_evaluates_only_the_new(
+    tmp_path: Path, database_url: str
+) -> None:
+    readings = demo_readings()
+    opening = next(i for i, r in enumerate(readings) if r.value >= 20)  # 15:30 EST, 20.63 ft
+    clock = SimulatedClock(readings[opening].observed_at)
+    app = build_app(write_config(tmp_path), clock=clock, database_url=database_url)
+    app.db.upgrade()
+    first = app.pipeline.ingest(readings[: opening + 1], clock.now())
+    assert (first.stored, first.changes) == (opening + 1, 1)
+    # a feed's overlapping window: the last five again, and ten new ones
+    mixed = readings[opening - 4 : opening + 11]
+    clock.set(mixed[-1].observed_at)
+    second = app.pipeline.ingest(mixed, clock.now())
+    assert (second.stored, second.duplicates) == (10, 5)
+    with app.db.sessions() as s:
+        assert s.scalar(select(func.count(ReadingRow.id))) == opening + 11
+        opened = s.scalars(select(EventRow).where(EventRow.type == "opened")).all()
+    assert len(opened) == 1  # the repeated 20.63 ft was not evaluated again
     app.db.dispose()
 
 

@@ -27,7 +27,9 @@ def run(ladder: Ladder, readings: list[Reading]) -> list[Crossing]:
 
 
 def summary(crossings: list[Crossing]) -> list[tuple[str, str | None, str]]:
-    return [(c.transition, c.level, c.reading.observed_at.strftime("%m-%d %H:%M")) for c in crossings]
+    return [
+        (c.transition, c.level, c.reading.observed_at.strftime("%m-%d %H:%M")) for c in crossings
+    ]
 
 
 def test_ellicott_city_flood_crossings() -> None:
@@ -112,4 +114,7 @@ def test_lowering_steps_one_hold_per_level() -> None:
 @pytest.mark.parametrize("value", [11.4, 9.5])
 def test_lowered_to_the_level_still_held(value: float) -> None:
     crossings = run(LADDER, series(12.0, value, value, value, value))
-    assert [(c.transition, c.level) for c in crossings] == [("opened", "yellow"), ("lowered", "blue")]
+    assert [(c.transition, c.level) for c in crossings] == [
+        ("opened", "yellow"),
+        ("lowered", "blue"),
+    ]
