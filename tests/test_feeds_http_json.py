@@ -3,6 +3,7 @@ retries, counters and degraded flag every HTTP feed has."""
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,3 +86,33 @@ def test_a_body_of_the_wrong_shape_is_a_feed_error(
     url = http_server.serve("/iv", b'{"value": {"timeSeries": {"not": "a list"}}}')
     with pytest.raises(FeedError, match="expected a list at 'value.timeSeries'"):
         feed(tmp_path, url).fetch(NOW)
+
+
+def test_the_shared_item_checks_apply(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    data = load(fixtures_dir, "usgs_nwis/waterservices_iv.json")
+    series = data["value"]["timeSeries"]
+    series[0]["sourceInfo"]["siteCode"][0]["value"] = None  # not a station named "None"
+    series[1]["values"][0]["value"][0]["value"] = "-999999"  # USGS's "no data"
+    series.append(copy.deepcopy(series[3]))  # the same station, parameter and time again
+    series[-1]["values"][0]["value"][0]["value"] = "9.99"
+    url = http_server.serve("/iv", json.dumps(data))
+    f = feed(tmp_path, url)
+    assert [(r.station, r.parameter, r.value) for r in f.fetch(NOW)] == [
+        ("01645000", "00060", 260.0),
+        ("01645000", "00065", 2.68),  # the first of the two is kept
+    ]
+    assert f.rejected == {"missing_field": 1, "no_data_value": 1, "duplicate": 1}
+
+
+def test_a_path_that_does_not_fit_the_item_is_malformed(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    url = http_server.serve("/iv", raw(fixtures_dir, "usgs_nwis/waterservices_iv.json"))
+    fields = {"station": "sourceInfo.siteCode.value", "parameter": "variable.variableCode.0.value",
+              "value": "values.0.value.0.value", "unit": "variable.unit.unitCode",
+              "observed_at": "values.0.value.0.dateTime"}  # fmt: skip
+    f = feed(tmp_path, url, fields=fields)  # siteCode is a list: "value" is no index
+    assert f.fetch(NOW) == []
+    assert f.rejected == {"malformed": 4}

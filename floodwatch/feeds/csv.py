@@ -6,6 +6,11 @@ floodwatch's format (what ``replay --readings`` reads too)::
     01589025,stage,11.57,ft,2018-05-27T05:00:00+00:00
 
 ``observed_at`` is ISO 8601 with a UTC offset; a time without one is refused, not guessed.
+
+`CsvFeed` skips a row it cannot read and counts it in `rejected` (each time the file is read):
+``malformed`` (not five fields), ``empty``, ``unparseable_value``, ``nan``, ``unparseable_time``,
+``missing_field`` (no station, parameter or unit). A file it cannot read, or whose header is
+wrong (so that no row can be read), fails the fetch with `FeedError`.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ import io
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from floodwatch.errors import Problem
+from floodwatch.feeds.base import FeedError
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 
@@ -35,47 +42,55 @@ HEADER = ["station", "parameter", "value", "unit", "observed_at"]
 class Parsed:
     readings: list[Reading]
     problems: list[Problem]
+    reasons: Counter[str] = field(default_factory=Counter)  # skipped rows by reason
 
 
 def parse_floodwatch_csv(text: str, name: str) -> Parsed:
     """Parse floodwatch's CSV format; rows that cannot be read are problems with their line."""
     readings: list[Reading] = []
     problems: list[Problem] = []
+    reasons: Counter[str] = Counter()
     rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(rows, None)
     if header is None or [h.strip() for h in header] != HEADER:
         problems.append(Problem(name, 1, 1, "", f"expected the header {','.join(HEADER)}"))
-        return Parsed(readings, problems)
+        return Parsed(readings, problems, reasons)
     for row in rows:
         line = rows.line_num
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(HEADER):
             problems.append(Problem(name, line, 1, "", f"expected 5 fields, found {len(row)}"))
+            reasons["malformed"] += 1
             continue
         station, parameter, raw_value, unit, raw_time = (c.strip() for c in row)
         try:
             value = float(raw_value)
-            if not math.isfinite(value):
-                raise ValueError
+            reason = "" if math.isfinite(value) else "nan"
         except ValueError:
+            reason = "unparseable_value" if raw_value else "empty"
+        if reason:
             problems.append(Problem(name, line, 1, "value", f"not a number: {raw_value!r}"))
+            reasons[reason] += 1
             continue
         try:
             observed = datetime.fromisoformat(raw_time)
         except ValueError:
             problems.append(Problem(name, line, 1, "observed_at", f"not ISO 8601: {raw_time!r}"))
+            reasons["unparseable_time"] += 1
             continue
         if observed.tzinfo is None:
             problems.append(
                 Problem(name, line, 1, "observed_at", f"{raw_time!r} has no UTC offset")
             )
+            reasons["unparseable_time"] += 1
             continue
         if not station or not parameter or not unit:
             problems.append(Problem(name, line, 1, "", "station, parameter and unit are required"))
+            reasons["missing_field"] += 1
             continue
         readings.append(Reading(station, parameter, value, unit, observed))
-    return Parsed(readings, problems)
+    return Parsed(readings, problems, reasons)
 
 
 def write_floodwatch_csv(readings: Iterable[Reading]) -> str:
@@ -116,6 +131,7 @@ def parse_nwisweb_table(
     columns = columns or DEFAULT_NWIS_COLUMNS
     readings: list[Reading] = []
     problems: list[Problem] = []
+    reasons: Counter[str] = Counter()
     rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [_clean(h) for h in next(rows, [])]
     picked: list[tuple[int, NwisColumn]] = []
@@ -136,6 +152,7 @@ def parse_nwisweb_table(
             observed = _nwis_time(cells[0])
         except ValueError as exc:
             problems.append(Problem(name, line, 1, "time", str(exc)))
+            reasons["unparseable_time"] += 1
             continue
         for idx, spec in picked:
             raw = cells[idx] if idx < len(cells) else ""
@@ -144,10 +161,11 @@ def parse_nwisweb_table(
             m = _NWIS_VALUE.match(raw)
             if not m:
                 problems.append(Problem(name, line, 1, spec.parameter, f"not a value: {raw!r}"))
+                reasons["unparseable_value"] += 1
                 continue
             value = float(m.group(1).replace(",", ""))
             readings.append(Reading(station, spec.parameter, value, spec.unit, observed))
-    return Parsed(readings, problems)
+    return Parsed(readings, problems, reasons)
 
 
 def _clean(cell: str) -> str:
@@ -179,9 +197,16 @@ class CsvFeed:
         self._mtime: float | None = None
         self._readings: list[Reading] = []
         self._returned_until: datetime | None = None
+        self.rejected: Counter[str] = Counter()  # rows skipped, by reason, since built
+        self.degraded = False  # the last fetch failed
 
     def fetch(self, now: datetime) -> list[Reading]:
-        self._refresh()
+        try:
+            self._refresh()
+        except FeedError:
+            self.degraded = True
+            raise
+        self.degraded = False
         since = self._returned_until
         out = [
             r for r in self._readings
@@ -192,18 +217,25 @@ class CsvFeed:
         return out
 
     def _refresh(self) -> None:
-        mtime = self.path.stat().st_mtime
-        if mtime == self._mtime:
-            return
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            mtime = self.path.stat().st_mtime
+            if mtime == self._mtime:
+                return
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FeedError(f"feed {self.name}: cannot read {self.path}: {exc}") from None
         if self.options.dialect == "nwisweb":
             parsed = parse_nwisweb_table(
                 text, str(self.path), self.options.station or self.name, self.options.columns
             )
         else:
             parsed = parse_floodwatch_csv(text, str(self.path))
+        header = [p for p in parsed.problems if p.line == 1]
+        if header and not parsed.readings:
+            raise FeedError(f"feed {self.name}: {header[0]}")
         for problem in parsed.problems:
             log.warning("feed %s: skipped: %s", self.name, problem)
+        self.rejected.update(parsed.reasons)
         self._readings = sorted(parsed.readings, key=lambda r: r.observed_at)
         self._mtime = mtime
         self._returned_until = None  # a changed file is read again; stored repeats are ignored

@@ -1,8 +1,13 @@
-"""Poll a URL that returns JSON readings; where each field is found is set in the config."""
+"""Poll a URL that returns JSON readings; where each field is found is set in the config.
+
+Values and times are read by the shared parsers (`floodwatch.feeds.quality`). Skipped items,
+counted in `rejected`: ``empty``, ``unparseable_value``, ``nan``, ``no_data_value``,
+``unparseable_time``, ``duplicate``, ``future``, ``missing_field`` (a station, parameter or unit
+that is null, blank or not text), ``malformed`` (a field's path is not in the item).
+"""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +15,7 @@ from pydantic import Field, model_validator
 
 from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.httpfeed import HttpFeed, PollOptions
+from floodwatch.feeds.quality import Rejected, finish, parse_time, parse_value
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 from floodwatch.yamlsource import Secret
@@ -65,43 +71,32 @@ class HttpJsonFeed(HttpFeed):
             readings = []
             for item in items:
                 try:
-                    reading = self._reading(item)
-                except (KeyError, IndexError, TypeError):
-                    self.rejected["malformed"] += 1
-                    continue
-                except ValueError as exc:
-                    self.rejected[str(exc).split(":", 1)[0]] += 1
-                    continue
-                if reading.observed_at > now:
-                    self.rejected["future"] += 1
-                    continue
-                readings.append(reading)
-        return sorted(readings, key=lambda r: r.observed_at)
+                    readings.append(self._reading(item))
+                except Rejected as exc:
+                    self.rejected[exc.reason] += 1
+            return finish(readings, self.rejected, now)
 
     def _reading(self, item: Any) -> Reading:
         o = self.options
 
         def get(name: str) -> Any:
-            return _at(item, o.fields[name]) if name in o.fields else o.constants[name]
+            if name not in o.fields:
+                return o.constants[name]
+            try:
+                return _at(item, o.fields[name])
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise Rejected("malformed", f"no {name} at {o.fields[name]!r}") from None
 
-        raw = get("value")
-        if raw is None or raw == "":
-            raise ValueError("empty: no value")
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"unparseable_value: {raw!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"nan: {value}")
-        try:
-            observed = datetime.fromisoformat(str(get("observed_at")).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("unparseable_time: not ISO 8601") from None
-        if observed.tzinfo is None:
-            raise ValueError("unparseable_time: no UTC offset")
-        return Reading(
-            str(get("station")), str(get("parameter")), value, str(get("unit")), observed
-        )
+        text: dict[str, str] = {}
+        for name in ("station", "parameter", "unit"):
+            raw = get(name)
+            # str(None) would file a reading under station "None"
+            if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+                raise Rejected("missing_field", f"no {name}: {raw!r}")
+            text[name] = str(raw).strip()
+        value = parse_value(get("value"))
+        observed = parse_time(get("observed_at"))
+        return Reading(text["station"], text["parameter"], value, text["unit"], observed)
 
 
 def _at(data: Any, path: str) -> Any:
