@@ -57,3 +57,10 @@ class Notifier(Protocol):
     def address_for(self, person: Person) -> str | None: ...
 
     def send(self, message: Message) -> DeliveryResult: ...
+
+
+def resend_is_safe(notifier: object) -> bool:
+    """Whether a notifier says that sending a page again under the same idempotency key cannot
+    deliver it twice (a ``resend_safe = True`` attribute). A channel that says nothing is
+    taken to be unsafe: an UNKNOWN outcome is resent only where this holds."""
+    return getattr(notifier, "resend_safe", False) is True

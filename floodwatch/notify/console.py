@@ -14,6 +14,10 @@ from floodwatch.roster.model import Person
 
 
 class ConsoleNotifier:
+    """A screen cannot tell a page was shown before: a resend shows it again."""
+
+    resend_safe = False
+
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,9 +34,16 @@ class ConsoleNotifier:
 
     def send(self, message: Message) -> DeliveryResult:
         stream = self._stream or sys.stdout
+        if stream is None:  # started with standard output closed (`>&-`, pythonw)
+            return DeliveryResult(Outcome.PERMANENT, "no standard output to show pages on")
         text = f">>> page #{message.page_id} to {message.address}: {message.subject}\n"
         text += "".join(f"    {line}\n" for line in message.body.splitlines())
-        with self._lock:
-            stream.write(text)
-            stream.flush()
+        try:
+            with self._lock:
+                stream.write(text)
+                stream.flush()
+        except OSError as exc:  # a broken pipe to the screen: the dispatcher must go on
+            return DeliveryResult(Outcome.RETRYABLE, f"standard output: {exc}")
+        except ValueError as exc:  # closed, or cannot encode the text: a resend cannot help
+            return DeliveryResult(Outcome.PERMANENT, f"standard output: {exc}")
         return DeliveryResult(Outcome.DELIVERED)

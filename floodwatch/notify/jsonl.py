@@ -17,6 +17,8 @@ class JsonlNotifier:
     """Writes one JSON object per page. A page already in the file (same idempotency key) is
     not written again, so a resend after a crash delivers it exactly once."""
 
+    resend_safe = True
+
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
         path: str
@@ -45,8 +47,13 @@ class JsonlNotifier:
                 if message.idempotency_key in keys:
                     return DeliveryResult(Outcome.DELIVERED, "already in the file")
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+                with self.path.open("a+b") as f:
+                    if f.seek(0, os.SEEK_END) > 0:
+                        f.seek(-1, os.SEEK_END)
+                        if f.read(1) != b"\n":  # a line torn by a crash: this one stands alone
+                            line = b"\n" + line
+                    f.write(line)
                     f.flush()
                     os.fsync(f.fileno())
                 keys.add(message.idempotency_key)
@@ -56,11 +63,13 @@ class JsonlNotifier:
 
     def _load_keys(self) -> set[str]:
         if self._keys is None:
-            self._keys = set()
-            if self.path.exists():
-                for line in self.path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        self._keys.add(json.loads(line)["key"])
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn last line from a crash: that page is sent again
+            if not self.path.exists():  # nothing sent yet, or its volume is not mounted now:
+                return set()  # remember nothing, read the file once it is there
+            keys: set[str] = set()
+            for line in self.path.read_bytes().splitlines():
+                try:
+                    keys.add(json.loads(line)["key"])
+                except (ValueError, KeyError, TypeError):  # bytes cut mid-character too
+                    continue  # a torn last line from a crash: that page is sent again
+            self._keys = keys  # only once the whole file was read
         return self._keys
