@@ -134,8 +134,8 @@ def build_app(
     files = file_signature(config.roster_paths)
     roster = load_checked_roster(config, env)
     settings = config.settings
-    url = database_url or (env or os.environ).get("FLOODWATCH_DATABASE") or settings.database
-    db = Database(url)
+    url = database_url or (env or os.environ).get("FLOODWATCH_DATABASE")
+    db = Database(url or config.database_url())
     if clock is None:
         demo = settings.clock
         if demo is None:

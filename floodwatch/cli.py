@@ -28,6 +28,8 @@ from floodwatch.feeds.csv import parse_floodwatch_csv
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+
 
 @click.group()
 @click.version_option(__version__, prog_name="floodwatch")
@@ -146,7 +148,7 @@ def _event_line(e: dict[str, Any]) -> str:
 def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
     """List open alerts (with --all, cleared ones too)."""
     app = build_app(config_path)
-    app.db.upgrade()
+    app.db.require()
     zone = app.config.settings.timezone
     with app.db.sessions() as session:
         query = select(AlertRow).order_by(AlertRow.id)
@@ -210,14 +212,14 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 
 @main.command()
 @config_option
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=click.IntRange(1, MAX_ID))
 @click.option("--by", "person", required=True, help="Your person id in the roster.")
 @reports_errors
 def ack(config_path: Path, alert_id: int, person: str) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
 
     app = build_app(config_path)
-    app.db.upgrade()
+    app.db.require()
     alert = app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
     click.echo(f"alert #{alert.id} acknowledged by {person}")
 
@@ -234,7 +236,7 @@ def upgrade(config_path: Path) -> None:
     """Create or migrate the database schema to the newest version (`run` does this too)."""
     app = build_app(config_path)
     app.db.upgrade()
-    click.echo(f"database {app.db.url.render_as_string()} is up to date")
+    click.echo(f"database {app.db.where} is up to date")
 
 
 @main.command()

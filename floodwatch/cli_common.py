@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from floodwatch.errors import ConfigError, FloodwatchError
+from floodwatch.store.db import describe_database_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +31,8 @@ config_option = click.option(
 
 
 def reports_errors(fn: F) -> F:
-    """Domain errors are printed as messages and exit 1."""
+    """Domain errors, database errors and operating-system errors are printed as one line each
+    and exit 1: never a traceback."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,6 +45,13 @@ def reports_errors(fn: F) -> F:
             sys.exit(1)
         except FloodwatchError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except SQLAlchemyError as exc:
+            click.echo(f"error: {describe_database_error(exc)}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

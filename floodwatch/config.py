@@ -6,6 +6,7 @@ Every key is declared; unknown keys, wrong types and dangling references are err
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from pydantic import (
     Tag,
     field_validator,
 )
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from floodwatch import yamlsource
 from floodwatch.durations import Duration, parse_duration
@@ -297,6 +300,30 @@ class DutySettings(Strict):
     reload_every: Duration = timedelta(seconds=30)  # how often roster files are checked for edits
 
 
+class Outage(Strict):
+    """What floodwatch does while the database cannot be reached."""
+
+    tell_after: Duration = timedelta(minutes=2)  # then the officers on duty are told, directly
+    retry: Duration = timedelta(seconds=1)  # first retry of a poll that could not store
+
+
+class Heartbeat(Strict):
+    """A dead-man ping to an outside monitor (healthchecks.io style) while floodwatch is well;
+    `<url>/fail` when it is not. Nothing arriving tells the monitor floodwatch is dead."""
+
+    url: str = Field(pattern=r"^https?://")
+    every: Duration = timedelta(minutes=5)
+    method: Literal["GET", "POST"] = "GET"
+    timeout: Duration = timedelta(seconds=10)
+
+
+class Leader(Strict):
+    """Several nodes on one PostgreSQL: one holds the leader lease and runs what must happen
+    once; the others try to take it over every `check_every`."""
+
+    check_every: Duration = timedelta(seconds=5)
+
+
 class Settings(Strict):
     version: Literal[1]
     office: str
@@ -313,7 +340,24 @@ class Settings(Strict):
     notifiers: list[NotifierSettings] = Field(min_length=1)
     escalation_tick: Duration = timedelta(seconds=15)
     delivery: Delivery = Delivery()
+    outage: Outage = Outage()
+    heartbeat: Heartbeat | None = None
+    leader: Leader = Leader()
     clock: DemoClock | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                f"not a database URL: {value!r} (expected e.g. sqlite:///var/floodwatch.db or "
+                "postgresql+psycopg://user@host/floodwatch)"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"floodwatch runs on sqlite or postgresql, not {backend!r}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -333,6 +377,16 @@ class Config:
         """A path written in the config, relative to the config file."""
         p = Path(relative)
         return p if p.is_absolute() else self.base_dir / p
+
+    def database_url(self) -> URL:
+        """`database`, with a relative SQLite path resolved against the config file's folder
+        (like every path in the file), so commands run from any directory find the same one."""
+        url = make_url(self.settings.database)  # checked when the settings were loaded
+        path = url.database
+        if url.get_backend_name() == "sqlite" and path and path != ":memory:":
+            if not path.startswith("file:") and not Path(path).is_absolute():
+                url = url.set(database=os.path.normpath(self.resolve(path)))
+        return url
 
     @property
     def roster_paths(self) -> list[Path]:

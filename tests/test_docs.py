@@ -17,8 +17,11 @@ from floodwatch.config import (
     EscalationPolicy,
     EscalationStep,
     ForecastRule,
+    Heartbeat,
+    Leader,
     Level,
     Maintenance,
+    Outage,
     RainfallRule,
     RainStep,
     RiseRule,
@@ -57,6 +60,7 @@ def test_every_command_and_option_is_in_the_readme(path: str, cmd: click.Command
 MODELS: list[type[BaseModel]] = [
     Settings, Level, Station, ThresholdRule, Step, EscalationPolicy, EscalationStep, Delivery,
     DemoClock, Silence, DutySettings, RainfallRule, RainStep, RiseRule, ForecastRule, Maintenance,
+    Outage, Heartbeat, Leader,
 ]  # fmt: skip
 
 

@@ -17,6 +17,8 @@ from floodwatch.notify.templates import AlertFacts, render
 from floodwatch.office import Office
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.roster.model import Person, Roster
+from floodwatch.store import state
+from floodwatch.store.db import INSTALLATION, NoDatabase
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow, EventRow, PageRow
 
@@ -51,6 +53,7 @@ class Outbox:
         self.roster = roster
         self.stations = stations
         self.office = office
+        self._installation: str | None = None
 
     def page_alert(
         self, session: Session, alert: AlertRow, event: EventRow, message: str,
@@ -77,7 +80,9 @@ class Outbox:
         self, session: Session, event: EventRow, recipients: Sequence[Recipient],
         text: Renderer, now: datetime, about: About, cause: str,
     ) -> int:  # fmt: skip
-        """One page per (person, channel); returns how many were written."""
+        """One page per (person, channel); returns how many were written. A page's idempotency
+        key names the installation, the event, the person and the channel."""
+        installation = self._installation_id(session)
         count = 0
         seen: set[tuple[str, str]] = set()
         for r in recipients:
@@ -95,7 +100,7 @@ class Outbox:
                     continue
                 subject, body = text(person.language)
                 page = PageRow(
-                    idempotency_key=f"{event.id}:{person.id}:{channel}",
+                    idempotency_key=f"{installation}:{event.id}:{person.id}:{channel}",
                     alert_id=about.alert, event_id=event.id, person=person.id,
                     role=r.role, channel=channel, address=address,
                     language=person.language, subject=subject, body=body, status="pending",
@@ -110,6 +115,14 @@ class Outbox:
                 record(session, now, queued)
                 count += 1
         return count
+
+    def _installation_id(self, session: Session) -> str:
+        if self._installation is None:
+            value = state.get_in(session, INSTALLATION)
+            if value is None:
+                raise NoDatabase("the database has no installation id: run `floodwatch db upgrade`")
+            self._installation = str(value["id"])
+        return self._installation
 
     def on_duty(
         self, session: Session, roster: Roster, steps: Iterable[EscalationStep], now: datetime,

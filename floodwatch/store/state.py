@@ -15,7 +15,8 @@ DEMO_ORIGIN = "demo_clock_origin"
 
 
 def get(db: Database, name: str) -> dict[str, Any] | None:
-    if not inspect(db.engine).has_table(ServiceStateRow.__tablename__):
+    """A value, or None (also when there is no database yet: reading never creates one)."""
+    if not db.exists() or not inspect(db.engine).has_table(ServiceStateRow.__tablename__):
         return None
     with db.sessions() as session:
         row = session.get(ServiceStateRow, name)
