@@ -52,6 +52,7 @@ class App:
     feeds: dict[str, Feed]
     notifiers: dict[str, Notifier]
     registry: Registry
+    http: SessionFactory = default_session  # the one seam for outbound HTTP
     # called after pages are committed, so a dispatcher can wake at once
     pages_written: Hook = field(default_factory=lambda: Hook("pages_written"))
 
@@ -88,7 +89,12 @@ class App:
 
     @cached_property
     def feed_health(self) -> FeedHealth:
-        return FeedHealth(self.db, self.feeds)
+        s = self.config.settings
+        return FeedHealth(
+            self.db, {f.name: f.interval for f in s.feeds},
+            {st.id: st.expect_every for st in s.stations if st.expect_every is not None},
+            self.roster, self.duty_messages, self.pages_written,
+        )  # fmt: skip
 
     @cached_property
     def duty_messages(self) -> DutyMessages:
@@ -165,4 +171,5 @@ def build_app(
         feeds=built_feeds,
         notifiers=built_notifiers,
         registry=registry,
+        http=http,
     )

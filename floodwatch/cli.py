@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -222,6 +223,54 @@ def ack(config_path: Path, alert_id: int, person: str) -> None:
     app.db.require()
     alert = app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
     click.echo(f"alert #{alert.id} acknowledged by {person}")
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def status(config_path: Path, as_json: bool) -> None:
+    """Is floodwatch well? The database, the leader node, each feed's last poll, the outbox,
+    the escalation tick. Exit 1 when anything is unhealthy."""
+    from floodwatch.health import status as health_of
+
+    app = build_app(config_path)
+    health = health_of(app, app.clock.now())
+    if as_json:
+        out = {"ok": health.ok, "at": health.at.isoformat(), "problems": health.problems,
+               **health.detail}  # fmt: skip
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+    else:
+        d = health.detail
+        click.echo(f"database  {d['database']['where']}: "
+                   f"{'ok' if d['database']['ok'] else 'UNREACHABLE'}")  # fmt: skip
+        leader = d.get("leader")
+        if leader:
+            seen = app.office.local(datetime.fromisoformat(leader["seen_at"]))
+            click.echo(f"leader    {leader['node']} (last seen {seen})")
+        for name, feed in d.get("feeds", {}).items():
+            poll = feed["last_poll"]
+            if poll is None:
+                click.echo(f"feed      {name}: never polled")
+                continue
+            at = app.office.local(datetime.fromisoformat(poll["at"]))
+            outcome = "ok" if poll["ok"] else f"FAILED: {poll['error']}"
+            degraded = " (degraded)" if feed["degraded"] else ""
+            click.echo(f"feed      {name}: {at} {outcome}{degraded}, {poll['stored']} stored")
+        if "outbox" in d:
+            oldest = d["outbox"]["oldest_due"]
+            since = (
+                f", oldest due {app.office.local(datetime.fromisoformat(oldest))}" if oldest else ""
+            )
+            click.echo(f"outbox    {d['outbox']['pending']} waiting{since}")
+        tick = d.get("escalation_tick")
+        if tick:
+            click.echo(f"tick      {app.office.local(datetime.fromisoformat(tick['at']))}")
+        for problem in health.problems:
+            click.echo(f"problem: {problem}", err=True)
+        click.echo("healthy" if health.ok else "UNHEALTHY")
+    if not health.ok:
+        sys.exit(1)
 
 
 @main.group()

@@ -254,12 +254,42 @@ class FeedRecovered(Event):
     stations: list[str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class FeedDown(Event):
+    type = "feed_down"
+    doc = (
+        "a feed has been degraded longer than its stations' `expect_every`: the officers on duty "
+        "are paged with the feed and `why`"
+    )
+    feed: str
+    stations: list[str]
+    since: str
+    why: str
+
+
+# -- the system itself --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseOutage(Event):
+    type = "database_outage"
+    doc = (
+        "the database could not be reached from `since` to `until` (recorded on recovery); "
+        "`told` lists whom floodwatch told directly, outside the outbox"
+    )
+    since: str
+    until: str
+    seconds: int
+    cause: str
+    told: list[str]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         Opened, Raised, Lowered, Cleared, Retired, Escalated, Acknowledged, WarningUpdated,
         WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, Unreachable, NobodyOnDuty,
         PageSuppressed, Handover, HandoverReminder, CoverageGaps, RosterReloaded, RosterRejected,
-        FeedDegraded, FeedRecovered,
+        FeedDegraded, FeedRecovered, FeedDown, DatabaseOutage,
     )
 }  # fmt: skip

@@ -257,6 +257,7 @@ def test_a_failing_feed_marks_its_stations_degraded_until_it_recovers(
     now = datetime(2020, 2, 13, 22, 50, tzinfo=UTC)
     app, clock = app_with(tmp_path, database_url, now, feeds=[feed], rules=[])
     service = Service(app)
+    service.prepare()  # the only node: it takes the leader lease
     app.feeds["usgs"].sleep = Sleeps()  # type: ignore[attr-defined]
     service.poll(app.feeds["usgs"])
     assert service.app.feed_health.degraded_stations() == {}

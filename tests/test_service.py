@@ -4,18 +4,18 @@ APScheduler itself for the dispatcher's wake-up."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from floodwatch.app import App, build_app
-from floodwatch.clock import SimulatedClock
 from floodwatch.service import Service
 from floodwatch.store.models import EventRow, PageRow
 
 from .helpers import DEMO_READINGS, write_config
 from .roster_support import local
+from .service_support import drive, simulated
 
 
 def fast_demo(tmp_path: Path, speed: float, **overrides: object) -> Path:
@@ -25,35 +25,6 @@ def fast_demo(tmp_path: Path, speed: float, **overrides: object) -> Path:
     }
     settings.update(overrides)
     return write_config(tmp_path, **settings)
-
-
-def simulated(
-    tmp_path: Path, start: datetime, **overrides: object
-) -> tuple[Service, SimulatedClock]:
-    """A service on a simulated clock (no scheduler): the test runs its jobs."""
-    feeds = [{"name": "demo", "type": "csv", "path": str(DEMO_READINGS), "interval": "15m"}]
-    clock = SimulatedClock(start)
-    app = build_app(write_config(tmp_path, feeds=feeds, **overrides), clock=clock)
-    service = Service(app, node="test")
-    service.prepare()
-    return service, clock
-
-
-def drive(service: Service, clock: SimulatedClock, until: datetime, step: timedelta) -> None:
-    """Run the jobs as the scheduler would, in simulated time and without sleeping: each feed
-    polled at its interval, then escalation, the duty desk and delivery, every `step`."""
-    app = service.app
-    intervals = {f.name: f.interval for f in app.config.settings.feeds}
-    next_poll = dict.fromkeys(intervals, clock.now())
-    while clock.now() <= until:
-        for name, due in next_poll.items():
-            if clock.now() >= due:
-                service.poll(app.feeds[name])
-                next_poll[name] = due + intervals[name]
-        service.escalate()
-        service.duty()
-        service.dispatch()
-        clock.advance(step)
 
 
 def types(app: App) -> list[str]:
@@ -85,9 +56,14 @@ def test_a_service_restarted_mid_flood_announces_nothing_twice(tmp_path: Path) -
     service, clock = simulated(tmp_path, local("2018-05-28 04:00"))
     drive(service, clock, local("2018-05-28 07:00"), timedelta(minutes=5))
     before = types(service.app)
-    service.app.db.dispose()
     again = Service(build_app(service.app.config.path, clock=clock), node="test-2")
     again.prepare()
+    assert not again.leader  # the first still holds the lease (a lock beside the SQLite file)
+    drive(again, clock, local("2018-05-28 07:30"), timedelta(minutes=5))
+    assert types(again.app) == before  # a standby polls, escalates and announces nothing
+    service.stop()  # the first stops; the second takes over at its next lease check
+    again.check_lease()
+    assert again.leader
     drive(again, clock, local("2018-05-28 09:00"), timedelta(minutes=5))
     after = types(again.app)
     assert after[: len(before)] == before

@@ -49,8 +49,10 @@ class RosterReloader:
         self.pages_written = pages_written
         self._rejected: Signature | None = None
 
-    def reload(self, now: datetime) -> Reload:
-        """Take edited roster files into force if they are valid (see the module's doc)."""
+    def reload(self, now: datetime, announce: bool = True) -> Reload:
+        """Take edited roster files into force if they are valid (see the module's doc). With
+        several nodes each keeps its roster current and only the leader `announce`s: the duty
+        log, the event, the pages about a rejected edit."""
         signature = file_signature(self.config.roster_paths)
         if signature in (self.roster.files, self._rejected):
             return Reload("unchanged")
@@ -64,19 +66,22 @@ class RosterReloader:
             self._rejected = signature
             lines = tuple(str(p) for p in problems)
             log.error("roster edit rejected; the roster in force stays:\n%s", "\n".join(lines))
-            self._announce_rejection(lines, now)
+            if announce:
+                self._announce_rejection(lines, now)
             return Reload("rejected", lines)
         old = self.roster.current
         summary = diff(old, new, now, settings.duty.coverage_days).summary(settings.timezone)
         version = self.roster.swap(new, signature)
         self._rejected = None
+        log.info("roster reloaded (version %d): %s", version, "; ".join(summary))
+        if not announce:
+            return Reload("reloaded", tuple(summary))
         with self.db.transaction() as session:
             record(session, now, RosterReloaded(version=version, changes=summary))
             dutylog.write(
                 session, now, "roster", "\n".join(summary),
                 {"files": [str(p) for p in self.config.roster_paths], "version": version},
             )  # fmt: skip
-        log.info("roster reloaded (version %d): %s", version, "; ".join(summary))
         return Reload("reloaded", tuple(summary))
 
     def _announce_rejection(self, lines: tuple[str, ...], now: datetime) -> None:

@@ -189,6 +189,15 @@ _DUTY: dict[str, dict[str, tuple[str, str]]] = {
         "handover_reminder": ("【值班提醒】", "您将于{at}开始值班（{role}），至{until}。"),
         "coverage_gaps": ("【排班缺口】", "排班表在未来几天有以下缺口，请尽快安排："),
         "roster_rejected": ("【排班表有误】", "修改后的排班表未生效，仍按原排班执行。错误："),
+        "feed_down": (
+            "【数据源中断】",
+            "数据源{names}自{at}起不可用，已超过测站的报送间隔。原因：",
+        ),
+        "database_outage": (
+            "【系统故障·直发】数据库中断",
+            "floodwatch自{at}起无法连接数据库。读数暂存待写入，告警与呼叫可能延迟。"
+            "请立即检查数据库服务器，并留意水情。（本消息未经发件箱直接发送）",
+        ),
     },
     "en": {
         "handover_in": (
@@ -210,6 +219,16 @@ _DUTY: dict[str, dict[str, tuple[str, str]]] = {
         "roster_rejected": (
             "[Roster rejected]",
             "The edited roster did not take effect; the previous one stays in force. Errors:",
+        ),
+        "feed_down": (
+            "[Feed down]",
+            "Feed {names} has failed since {at}, longer than its stations report. Why:",
+        ),
+        "database_outage": (
+            "[System fault, sent directly] Database unreachable",
+            "floodwatch cannot reach its database since {at}. Readings are held to be stored; "
+            "alerts and pages may be late. Check the database server now and watch the water "
+            "yourselves. (Sent directly, outside the outbox.)",
         ),
     },
 }

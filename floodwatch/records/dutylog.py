@@ -18,7 +18,7 @@ SYSTEM = "floodwatch"  # the author of automatic entries
 # entry types written by floodwatch itself
 AUTOMATIC = (
     "handover", "handover_reminder", "coverage", "roster", "roster_rejected", "feed_degraded",
-    "feed_recovered", "alert_retired",
+    "feed_recovered", "alert_retired", "database_outage",
 )  # fmt: skip
 
 

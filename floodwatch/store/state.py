@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from floodwatch.store.db import Database
@@ -28,9 +30,22 @@ def put(db: Database, name: str, value: dict[str, Any]) -> None:
         session.merge(ServiceStateRow(name=name, value=value))
 
 
-def get_in(session: Session, name: str) -> dict[str, Any] | None:
-    """Read a value inside the caller's transaction (the schema is known to exist)."""
-    row = session.get(ServiceStateRow, name)
+def put_if_absent(db: Database, name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Write a value unless one is there already; return the one in force (several nodes
+    starting together agree on one)."""
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    with db.transaction() as session:
+        session.execute(insert(ServiceStateRow).values(name=name, value=value)
+                        .on_conflict_do_nothing(index_elements=["name"]))  # fmt: skip
+        row = session.get(ServiceStateRow, name)
+        return dict(row.value) if row else value
+
+
+def get_in(session: Session, name: str, for_update: bool = False) -> dict[str, Any] | None:
+    """Read a value inside the caller's transaction (the schema is known to exist); with
+    `for_update`, the row stays locked until the transaction ends, so that two nodes doing the
+    same read-modify-write (a handover announced, a coverage check) do it one after the other."""
+    row = session.get(ServiceStateRow, name, with_for_update=for_update)
     return dict(row.value) if row else None
 
 
