@@ -40,6 +40,16 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def _stop_services() -> Iterator[None]:
+    """Stop every service a test built (its lease connection and engines go with it)."""
+    from .service_support import BUILT
+
+    yield
+    while BUILT:
+        BUILT.pop().stop()
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The real recorded payloads in ../shared/fixtures."""

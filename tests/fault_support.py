@@ -20,6 +20,7 @@ class DatabaseProxy:
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._pipes: list[threading.Thread] = []
         self._down = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -59,6 +60,9 @@ class DatabaseProxy:
         self._stop.set()
         self.down()
         self._listener.close()
+        self._thread.join(5)
+        for t in self._pipes:
+            t.join(5)
 
     def _accept(self) -> None:
         self._listener.settimeout(0.05)
@@ -81,7 +85,9 @@ class DatabaseProxy:
                 continue
             with self._lock:
                 self._pairs.append((client, server))
-            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            pipe = threading.Thread(target=self._pipe, args=(client, server), daemon=True)
+            self._pipes.append(pipe)
+            pipe.start()
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         sel = selectors.DefaultSelector()

@@ -4,9 +4,10 @@ Each harness builds one registered feed the way the application does (the entry 
 its `Options`) against a real local source holding real data: the local HTTP server serving a
 recorded payload from ../shared/fixtures/feeds, a CSV file holding the demo's USGS readings, or
 the Mosquitto broker on 127.0.0.1:1883. It says what the recorded payload holds and how the source
-can misbehave (garbage, one bad item, unreachable, failing between two fetches); the contract
-tests check the promises against that. A new feed joins with a harness class and one entry in
-`HARNESSES`; the suite fails while a registered feed has none.
+can misbehave (garbage, one bad item, unreachable, failing between two fetches), whether the feed
+keeps a position (`Positioned`), and for an HTTP feed with one, where its requests reach back to;
+the contract tests check the promises against that. A new feed joins with a harness class and one
+entry in `HARNESSES`; the suite fails while a registered feed has none.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as paho
 import pytest
@@ -115,6 +117,8 @@ class FeedHarness(ABC):
     interrupted: ClassVar[str]  # ... when it fails after a good fetch
     # `degraded_stations` after a failed fetch; None: the feed does not name failing stations
     failing_stations: ClassVar[frozenset[str] | None] = None
+    # the feed implements Positioned: its position moves on only when told (`commit`)
+    positioned: ClassVar[bool] = True
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.tmp_path: Path = request.getfixturevalue("tmp_path")
@@ -204,6 +208,24 @@ class HttpHarness(FeedHarness):
     def interrupt(self, feed: Any) -> None:
         self.server.serve(self.path, HTML_PAGE, status=503, content_type="text/html")
 
+    # where the window asked for starts: (path of the request, its query parameter)
+    window: ClassVar[tuple[str, str] | None] = None
+
+    def asked_since(self) -> list[datetime | None]:
+        """For each request the feed made for its readings' window (`window`), in order, the
+        time that request reached back to (None: it did not say, the latest values only)."""
+        assert self.window is not None
+        path, parameter = self.window
+        out: list[datetime | None] = []
+        for _, target, _ in self.server.requests:
+            url = urlsplit(target)
+            if url.path == path:
+                values = parse_qs(url.query).get(parameter)
+                out.append(
+                    datetime.fromisoformat(values[0].replace("Z", "+00:00")) if values else None
+                )
+        return out
+
     def resume(self, feed: Any) -> None:
         self.offer(feed)
 
@@ -238,6 +260,7 @@ class UsgsHarness(HttpHarness):
     feed_type = "usgs_iv"
     name = "choptank-potomac"
     path = "/nwis/iv/"
+    window = ("/nwis/iv/", "startDT")
     fixture = "usgs_nwis/waterservices_iv.json"
     wrong_shape_fixture = "open_meteo/forecast_hourly_precipitation.json"
     garbage = http_garbage(r"not a WaterML-JSON answer \(no value\.timeSeries\)")
@@ -261,6 +284,7 @@ class HttpJsonHarness(HttpHarness):
     feed_type = "http_json"
     name = "county-gauges"
     path = "/iv"
+    window = ("/iv", "since")  # the `since` option names it
     fixture = "usgs_nwis/waterservices_iv.json"
     wrong_shape_fixture = "uk_ea/floods.json"
     garbage = http_garbage(r"expected a list at 'value\.timeSeries'")
@@ -281,6 +305,7 @@ class HttpJsonHarness(HttpHarness):
                 "unit": "variable.unit.unitCode",
                 "observed_at": "values.0.value.0.dateTime",
             },
+            "since": "since",
             "retries": 0,
         }
 
@@ -301,6 +326,7 @@ class OpenMeteoHarness(HttpHarness):
     now = utc(2026, 3, 5, 19)  # 14:00 in Toronto, before the afternoon's rain
     count = 153  # of 192 hours, those ending after 14:00 local on 5 March
     forecast = True
+    positioned = False  # the window is the hours ahead of each poll
     known = {"station": "R01", "parameter": "rain_forecast", "value": 0.067 * 25.4,
              "unit": "mm", "observed_at": utc(2026, 3, 5, 22)}  # fmt: skip
 
@@ -318,9 +344,15 @@ class OpenMeteoHarness(HttpHarness):
 
 
 class UkEaHarness(HttpHarness):
+    """EA readings. The station's readings list (``/readings?since=``, asked for when the
+    latest reading may not reach back to the stored one) is served as EA's reference documents
+    it, ``{"items": [...]}``, holding the recorded ``latestReading``: no real readings list is
+    recorded (fixtures SOURCES.md), and that object is exactly one item's shape."""
+
     feed_type = "uk_ea"
     name = "norfolk-ea"
     path = "/flood-monitoring/id/stations/E21836"
+    window = ("/flood-monitoring/id/stations/E21836/readings", "since")
     fixture = "uk_ea/station_E21836.json"
     wrong_shape_fixture = "nws_alerts/alerts_active_zone.json"
     garbage = http_garbage(r"station E21836: no items in the answer")
@@ -334,6 +366,11 @@ class UkEaHarness(HttpHarness):
     def options(self) -> dict[str, Any]:
         return {"stations": ["E21836"], "base_url": self.base + "/flood-monitoring",
                 "retries": 0}  # fmt: skip
+
+    def offer(self, feed: Any) -> None:
+        super().offer(feed)
+        latest = load(self.fixtures, self.fixture)["items"]["measures"]["latestReading"]
+        self.server.serve(self.path + "/readings", dumps({"items": [latest]}))
 
     def add_bad_item(self, data: Any, defect: str) -> None:
         station = data["items"]
@@ -387,6 +424,7 @@ class NwsHarness(HttpHarness):
     feed_type = "nws_alerts"
     name = "portland-nws"
     delivers = "warnings"
+    positioned = False  # each poll asks for what is active now: the whole state
     path = "/alerts/active"
     fixture = "nws_alerts/alerts_active_zone.json"
     wrong_shape_fixture = "uk_ea/floods.json"
@@ -424,7 +462,8 @@ class NwsHarness(HttpHarness):
 
 class CsvHarness(FeedHarness):
     """A CSV file in tmp_path holding the demo's real USGS readings (Patapsco, May 2018). Rows
-    are returned once each, as their time passes; a changed file is read again from the top."""
+    are returned as their time passes, until committed; a replaced file is read again from the
+    top."""
 
     feed_type = "csv"
     name = "patapsco"
@@ -435,9 +474,10 @@ class CsvHarness(FeedHarness):
     repeats = False
     defects = READING_DEFECTS | {"mangled_line": "malformed"}
     garbage = {
-        "unparseable": Fails(r"cannot read \S+: 'utf-8' codec can't decode"),
+        # line 1, the header, is not UTF-8: no row can be read
+        "unparseable": Fails(r"\S+:1:1: expected the header \S+; not UTF-8 text"),
         "wrong_shape": Fails(r"expected the header station,parameter,value,unit,observed_at"),
-        "empty": Fails(r"expected the header station,parameter,value,unit,observed_at"),
+        "empty": Fails(r"expected the header station,parameter,value,unit,observed_at; the file"),
     }
     unreachable = r"cannot read \S+/missing\.csv: \[Errno 2\] No such file or directory"
     interrupted = r"cannot read \S+/patapsco\.csv: \[Errno 2\] No such file or directory"
@@ -498,7 +538,8 @@ class CsvHarness(FeedHarness):
 class MqttHarness(FeedHarness):
     """The Mosquitto broker on 127.0.0.1:1883 (skipped without it, failed under
     FLOODWATCH_REQUIRE_SERVICES=1), a topic of the test's own; the sensors' messages carry the
-    demo's real USGS readings, in each shape the feed documents. Each reading is returned once."""
+    demo's real USGS readings, in each shape the feed documents. Readings are returned until
+    committed (their messages acknowledged)."""
 
     feed_type = "mqtt"
     name = "reservoir-sensors"

@@ -35,9 +35,8 @@ Not applicable
 --------------
 A state (or `person_without_contact`) that cannot exist for a channel is declared in place
 of the method: ``fail_permanent = NotApplicable("why it cannot exist")``. Its contract case is
-collected with a skip mark reading ``not applicable to <channel>: <why>``, fixed at collection
-time: the test body never runs, so nothing that runs can be skipped and no failure can hide
-behind it. This is not `need_service` (a missing server, which fails under
+not generated for that channel at all (nothing is skipped, so no skip can stand for a pass);
+the guard tests check every such declaration carries its reason. This is not `need_service` (a missing server, which fails under
 FLOODWATCH_REQUIRE_SERVICES=1): a harness that needs a server starts it itself, or calls
 `need_service` from its constructor; it never declares the server's states not applicable.
 `person`, `address_of`, `succeed` and `received` are never optional.

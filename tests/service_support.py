@@ -12,6 +12,8 @@ from floodwatch.service import Service
 from .helpers import DEMO_READINGS, write_config
 
 DEMO_FEED = {"name": "demo", "type": "csv", "path": str(DEMO_READINGS), "interval": "15m"}
+# services a test built: conftest stops them when the test ends (lease connection, engines)
+BUILT: list[Service] = []
 
 
 def simulated(
@@ -23,6 +25,7 @@ def simulated(
     clock = SimulatedClock(start)
     app = build_app(write_config(tmp_path, **overrides), clock=clock)
     service = Service(app, node=node)
+    BUILT.append(service)
     service.prepare()
     return service, clock
 

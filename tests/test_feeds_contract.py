@@ -1,8 +1,10 @@
 """What every feed registered in setup.cfg promises, checked by fetching from real local sources
 (tests/feed_contract_support.py has one harness per feed): sound readings from a recorded
 payload, a harmless second fetch, garbage and bad items that never become readings, failures
-that are FeedErrors naming the feed, and health attributes that follow each outcome. Also: the
-registration, the documented examples, strict options, and the OfficialWarning record.
+that are FeedErrors naming the feed, and health attributes that follow each outcome. A feed with
+a position (`Positioned`) returns what was not committed again, and an HTTP one asks for a window
+that reaches back to the newest stored observation. Also: the registration, the documented
+examples, strict options, and the OfficialWarning record.
 
 The transport faults in depth (timeouts, retries, backoff) are tests/test_feeds_faults.py's;
 each feed's own parsing is its tests/test_feeds_*.py.
@@ -23,14 +25,21 @@ import pytest
 from pydantic import ValidationError
 
 from floodwatch.config import FeedSettings
-from floodwatch.feeds.base import FeedError
+from floodwatch.feeds.base import FeedError, Positioned
 from floodwatch.feeds.official import MESSAGE_TYPES, OfficialWarning
 from floodwatch.plugins import Registry
 from floodwatch.readings import Reading
 from floodwatch.yamlsource import loads
 
 from .conftest import LocalHTTPServer
-from .feed_contract_support import GARBAGE, HARNESSES, Fails, FeedHarness, Skipped
+from .feed_contract_support import (
+    GARBAGE,
+    HARNESSES,
+    Fails,
+    FeedHarness,
+    HttpHarness,
+    Skipped,
+)
 from .feed_support import context
 from .helpers import ROOT
 
@@ -114,6 +123,17 @@ def harness(request: pytest.FixtureRequest) -> FeedHarness:
     return h
 
 
+# feeds of readings with a position; those of them polled over HTTP ask for a window
+POSITIONED = [h for h in HARNESSES if h.delivers == "readings" and h.positioned]
+WINDOWED = [h for h in POSITIONED if issubclass(h, HttpHarness)]
+
+
+def stored(h: FeedHarness, feed: Any, items: list[Any]) -> None:
+    """What the service does once the readings of a fetch are stored."""
+    if h.positioned and h.delivers == "readings":
+        feed.commit(items)
+
+
 def fails_naming_the_feed(h: FeedHarness, feed: Any, pattern: str) -> None:
     with pytest.raises(FeedError) as caught:
         h.fetch(feed)
@@ -187,10 +207,67 @@ def test_a_second_fetch_with_nothing_new_is_harmless(harness: FeedHarness) -> No
     harness.offer(feed)
     first = harness.fetch(feed)
     assert len(first) == harness.count
+    stored(harness, feed, first)
     # a poll of an HTTP source returns what it says now; a file and a broker return each once
     assert harness.fetch(feed) == (first if harness.repeats else [])
     assert feed.rejected == Counter()
     healthy(harness, feed)
+
+
+# -- 2a. a position that moves only on commit ------------------------------------------------
+
+
+def test_a_feed_has_a_position_exactly_where_its_harness_says(harness: FeedHarness) -> None:
+    feed = harness.build()
+    assert isinstance(feed, Positioned) is harness.positioned
+
+
+@pytest.mark.parametrize("cls", POSITIONED, ids=harness_id)
+def test_a_fetch_without_commit_returns_the_same_readings_again(
+    request: pytest.FixtureRequest, cls: type[FeedHarness]
+) -> None:
+    h = cls(request)
+    feed = h.build()
+    h.offer(feed)
+    first = h.fetch(feed)
+    assert len(first) == h.count
+    # the database refused them twice: nothing was committed, nothing is lost
+    assert h.fetch(feed) == first
+    assert h.fetch(feed) == first
+    feed.commit(first)
+    assert h.fetch(feed) == (first if h.repeats else [])
+    assert feed.rejected == Counter()  # read once, counted once
+    healthy(h, feed)
+
+
+@pytest.mark.parametrize("cls", WINDOWED, ids=harness_id)
+def test_after_resume_the_first_request_reaches_back_to_the_stored_observation(
+    request: pytest.FixtureRequest, cls: type[HttpHarness]
+) -> None:
+    h = cls(request)
+    feed = h.build()
+    h.offer(feed)
+    last = h.known["observed_at"] - timedelta(hours=6)  # stored before the service stopped
+    feed.resume(last)
+    assert len(h.fetch(feed)) == h.count
+    assert h.asked_since() == [last]
+
+
+@pytest.mark.parametrize("cls", WINDOWED, ids=harness_id)
+def test_after_a_fetch_that_was_not_stored_the_window_covers_the_last_stored_observation(
+    request: pytest.FixtureRequest, cls: type[HttpHarness]
+) -> None:
+    h = cls(request)
+    feed = h.build()
+    h.offer(feed)
+    first = h.fetch(feed)
+    feed.commit(first)
+    newest = max(r.observed_at for r in first)
+    second = h.fetch(feed)  # the database refused these: no commit
+    asked = len(h.asked_since())
+    assert h.fetch(feed) == second
+    since = h.asked_since()[asked:]
+    assert len(since) == 1 and since[0] is not None and since[0] <= newest, since
 
 
 # -- 3. garbage and bad items ----------------------------------------------------------------
@@ -255,7 +332,9 @@ def test_an_unreachable_source_is_a_feed_error_naming_the_feed(harness: FeedHarn
 def test_health_follows_the_outcome_of_each_fetch(harness: FeedHarness) -> None:
     feed = harness.build()
     harness.offer(feed)
-    assert len(harness.fetch(feed)) == harness.count
+    items = harness.fetch(feed)
+    assert len(items) == harness.count
+    stored(harness, feed, items)
     healthy(harness, feed)
 
     harness.interrupt(feed)  # HTTP 503, the file gone, the broker connection dropped
@@ -264,7 +343,9 @@ def test_health_follows_the_outcome_of_each_fetch(harness: FeedHarness) -> None:
     stations_after_failure(harness, feed)
 
     harness.resume(feed)
-    assert len(harness.fetch(feed)) == harness.count
+    items = harness.fetch(feed)
+    assert len(items) == harness.count
+    stored(harness, feed, items)
     healthy(harness, feed)
     assert feed.rejected == Counter()
 

@@ -1,11 +1,13 @@
 """The transport fault matrix, run over every HTTP feed: a slow server, 5xx, 4xx, a body that is
-empty or not JSON, a refused connection. Each ends in FeedError after bounded, logged retries,
-or in recovery; none in a crash. (Bad items inside a good payload are each feed's own tests.)"""
+empty, not JSON, or larger than `max_body` (with a length, or endless without one), a refused
+connection. Each ends in FeedError after bounded, logged retries, or in recovery; none in a
+crash. (Bad items inside a good payload are each feed's own tests.)"""
 
 from __future__ import annotations
 
 import logging
 import socket
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from floodwatch.feeds.uk_ea import UkEaFeed
 from floodwatch.feeds.usgs import UsgsIvFeed
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, raw
+from .feed_support import Sleeps, chunked_server, context, raw
 
 
 @dataclass(frozen=True)
@@ -260,3 +262,38 @@ def test_degraded_follows_the_last_fetch(
     with pytest.raises(FeedError):
         case.fetch(feed, case.now)
     assert feed.degraded is True
+
+
+def test_an_answer_larger_than_max_body_fails_at_once_naming_the_feed(
+    case: Case, http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    body = raw(fixtures_dir, case.fixture)
+    http_server.serve(case.path, body)
+    exact, _ = make(case, http_server, tmp_path, max_body=len(body))
+    assert case.fetch(exact, case.now)  # a body of exactly max_body is read
+
+    feed, sleeps = make(case, http_server, tmp_path, max_body=len(body) - 1)
+    with pytest.raises(FeedError) as caught:
+        case.fetch(feed, case.now)
+    assert str(caught.value) == (
+        f"feed {feed.name}: GET {http_server.url}{case.path}: the answer is larger than "
+        f"max_body ({len(body) - 1} bytes); not read"
+    )
+    assert (sleeps.calls, len(http_server.requests), feed.degraded) == ([], 2, True)
+
+
+def test_an_endless_answer_is_cut_off_at_max_body_without_being_held(
+    case: Case, tmp_path: Path
+) -> None:
+    body = b'{"value": [' + b"0, " * (7 * 1024 * 1024) + b"0]}"  # 21 MB, sent with no length
+    with chunked_server(body) as (url, sent):
+        feed = case.build(url, {"max_body": 1024 * 1024, "retries": 0}, tmp_path)
+        tracemalloc.start()
+        try:
+            with pytest.raises(FeedError, match="the answer is larger than max_body"):
+                case.fetch(feed, case.now)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, f"reading the answer took {peak} bytes at its peak"
+    assert len(sent) == 1 and sent[0] < len(body)  # the server was stopped part of the way

@@ -1,5 +1,6 @@
 """The generic http_json feed: fields mapped by dotted paths, on a real USGS payload, with the
-retries, counters and degraded flag every HTTP feed has."""
+retries, counters and degraded flag every HTTP feed has; readings held until stored, and the
+optional `since` parameter."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -14,7 +16,7 @@ from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.http_json import HttpJsonFeed
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, load, raw
+from .feed_support import Sleeps, context, load, raw, spoiled
 
 NOW = datetime(2020, 2, 14, tzinfo=UTC)
 
@@ -116,3 +118,65 @@ def test_a_path_that_does_not_fit_the_item_is_malformed(
     f = feed(tmp_path, url, fields=fields)  # siteCode is a list: "value" is no index
     assert f.fetch(NOW) == []
     assert f.rejected == {"malformed": 4}
+
+
+def test_one_byte_that_is_not_utf8_and_one_oversized_unit_cost_their_items_only(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    data = load(fixtures_dir, "usgs_nwis/waterservices_iv.json")
+    series = data["value"]["timeSeries"]
+    series[0]["sourceInfo"]["siteCode"][0]["value"] = "0149@@BAD@@1000"
+    series[1]["variable"]["unit"]["unitCode"] = "ft" * 101
+    url = http_server.serve("/iv", spoiled(data, "@@BAD@@"))
+    f = feed(tmp_path, url)
+    assert [(r.station, r.parameter, r.value) for r in f.fetch(NOW)] == [
+        ("01645000", "00060", 260.0),
+        ("01645000", "00065", 2.68),
+    ]
+    assert f.rejected == {"undecodable": 1, "oversized": 1}
+
+
+def test_readings_not_stored_come_again_though_the_service_has_moved_on(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    data = load(fixtures_dir, "usgs_nwis/waterservices_iv.json")
+    url = http_server.serve("/iv", json.dumps(data))
+    f = feed(tmp_path, url)
+    first = f.fetch(NOW)  # the database refuses these
+    later = data["value"]["timeSeries"][3]  # 01645000 gage height: a new value, alone
+    later["values"][0]["value"][0].update(value="4.40", dateTime="2020-02-13T17:30:00.000-05:00")
+    data["value"]["timeSeries"] = [later]
+    http_server.serve("/iv", json.dumps(data))
+    second = f.fetch(NOW)
+    assert second[:4] == first
+    assert [(r.station, r.value) for r in second[4:]] == [("01645000", 4.40)]
+    f.commit(second)
+    assert [r.value for r in f.fetch(NOW)] == [4.40]  # what the service says now, no more
+
+
+def test_since_names_the_parameter_that_gets_the_newest_stored_observation(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    url = http_server.serve("/iv", raw(fixtures_dir, "usgs_nwis/waterservices_iv.json"))
+    f = feed(tmp_path, url, since="after", params={"state": "MD"})
+    f.commit(f.fetch(NOW))  # nothing stored before: no "after" in the first request
+    f.fetch(NOW)  # the database refuses these: the next request reaches back as far
+    f.fetch(NOW)
+    queries = [parse_qs(urlsplit(path).query) for _, path, _ in http_server.requests]
+    newest = ["2020-02-13T22:15:00+00:00"]
+    assert queries == [
+        {"state": ["MD"]},
+        {"state": ["MD"], "after": newest},
+        {"state": ["MD"], "after": newest},
+    ]
+
+
+def test_without_since_no_time_is_sent(
+    tmp_path: Path, http_server: LocalHTTPServer, fixtures_dir: Path
+) -> None:
+    url = http_server.serve("/iv", raw(fixtures_dir, "usgs_nwis/waterservices_iv.json"))
+    f = feed(tmp_path, url)
+    f.resume(datetime(2020, 2, 13, tzinfo=UTC))
+    f.commit(f.fetch(NOW))
+    f.fetch(NOW)
+    assert [urlsplit(path).query for _, path, _ in http_server.requests] == ["", ""]

@@ -93,7 +93,10 @@ def test_readings_pushed_by_sensors_arrive(make: Any, topic: str, publish: Any) 
         Reading("WX01", "stage", 2.31, "m", datetime(2024, 7, 1, 0, 15, tzinfo=UTC)),
     ]
     assert (feed.rejected, feed.degraded) == ({}, False)
-    assert feed.fetch(NOW) == []  # drained: each reading is returned once
+    stored = feed.fetch(NOW)
+    assert len(stored) == 3  # not committed yet: returned again
+    feed.commit(stored)
+    assert feed.fetch(NOW) == []  # stored: each reading is returned until then
 
 
 def test_the_first_fetch_connects(make: Any, topic: str, publish: Any) -> None:
@@ -188,10 +191,12 @@ def test_a_lost_connection_keeps_the_buffer_and_comes_back(
     usurper.loop_start()
     try:
         assert feed.wait_subscribed(False, WAIT)
-        assert [r.value for r in feed.fetch(NOW)] == [1.0]  # returned, not lost
+        held = feed.fetch(NOW)
+        assert [r.value for r in held] == [1.0]  # returned, not lost
         assert feed.degraded is True
+        feed.commit(held)
         with pytest.raises(FeedError, match="not subscribed"):
-            feed.fetch(NOW)  # nothing buffered and no connection: the fetch fails
+            feed.fetch(NOW)  # nothing held and no connection: the fetch fails
         assert feed.degraded is True
     finally:
         usurper.disconnect()
@@ -225,3 +230,113 @@ def test_a_password_from_the_environment_is_accepted_and_masked() -> None:
     o = MqttFeed.Options.model_validate({"topic": "a", "password": EnvStr("s3cret")})
     assert o.password is not None and o.password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(o)
+
+
+# -- nothing lost: acknowledged only once stored ----------------------------------------------
+
+
+@pytest.fixture
+def session(broker: None) -> Iterator[str]:
+    """A client id whose broker session (kept by clean_session: false) is wiped afterwards:
+    Mosquitto here persists sessions, and one left behind would hold messages for nobody."""
+    client_id = f"floodwatch-test-{uuid.uuid4().hex[:8]}"
+    yield client_id
+    wipe = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    wipe.connect(HOST, PORT)
+    wipe.disconnect()
+
+
+def test_a_fetch_without_commit_returns_the_readings_again_with_the_new_ones(
+    make: Any, topic: str, publish: Any
+) -> None:
+    feed = make(topic=topic)
+    assert feed.start()
+    publish(topic, msg("WX01", 1.0, "2024-07-01T00:00:00Z"))
+    assert feed.wait(1, WAIT)
+    assert [r.value for r in feed.fetch(NOW)] == [1.0]  # the store fails: no commit
+    publish(topic, msg("WX01", 1.1, "2024-07-01T00:15:00Z"))
+    assert feed.wait(2, WAIT)
+    both = feed.fetch(NOW)
+    assert [r.value for r in both] == [1.0, 1.1]
+    feed.commit(both)
+    assert feed.fetch(NOW) == []
+    assert feed.rejected == {}
+
+
+def test_what_was_not_stored_comes_back_after_a_restart_and_what_was_does_not(
+    make: Any, topic: str, publish: Any, session: str
+) -> None:
+    options = {"topic": topic, "client_id": session, "clean_session": False, "qos": 1}
+    first = make(**options)
+    assert first.start()
+    publish(topic, msg("WX01", 1.0, "2024-07-01T00:00:00Z"))
+    publish(topic, [msg("WX02", 2.0, "2024-07-01T00:00:00Z"), msg("WX02", 2.1, 1719793800)])
+    assert first.wait(2, WAIT)
+    fetched = first.fetch(NOW)
+    assert [r.value for r in fetched] == [1.0, 2.0, 2.1]
+    first.close()  # floodwatch stops before the readings are stored
+
+    second = make(**options)  # floodwatch starts again
+    assert second.start()
+    assert second.wait(2, WAIT), "the broker did not deliver the messages again"
+    again = second.fetch(NOW)
+    assert again == fetched
+    second.commit(again)
+    second.close()  # the acknowledgements go out before the disconnect
+
+    third = make(**options)
+    assert third.start()
+    publish(topic, msg("WX01", 1.2, "2024-07-01T00:30:00Z"))  # the broker sends in order
+    assert third.wait(1, WAIT)
+    assert [r.value for r in third.fetch(NOW)] == [1.2]  # what was stored did not come back
+    assert third.received == 1
+
+
+def test_a_message_delivered_again_after_a_reconnect_is_not_taken_twice(
+    make: Any, topic: str, publish: Any, session: str
+) -> None:
+    feed = make(topic=topic, client_id=session, clean_session=False, backoff=1, backoff_max=1)
+    assert feed.start()
+    publish(topic, msg("WX01", 1.0, "2024-07-01T00:00:00Z"))
+    assert feed.wait(1, WAIT)
+    assert [r.value for r in feed.fetch(NOW)] == [1.0]  # not stored
+
+    # another connection takes the session over for a moment (and acknowledges nothing)
+    usurper = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=session, clean_session=False, manual_ack=True
+    )
+    usurper.connect(HOST, PORT)
+    usurper.loop_start()
+    assert feed.wait_subscribed(False, WAIT)
+    usurper.disconnect()
+    usurper.loop_stop()
+
+    assert feed.wait_subscribed(True, WAIT)
+    assert feed.wait(2, WAIT), "the broker did not deliver the message again"
+    assert [r.value for r in feed.fetch(NOW)] == [1.0]
+    assert feed.rejected == {}  # the same message again, not a second reading
+
+
+def test_an_undecodable_or_oversized_message_is_skipped_and_counted(
+    make: Any, topic: str, publish: Any
+) -> None:
+    feed = make(topic=topic, max_payload=1024)
+    assert feed.start()
+    good = msg("WX01", 1.0, "2024-07-01T00:00:00Z")
+    # a sensor that writes its station id in Latin-1 (WXé01): not UTF-8
+    latin1 = json.dumps(msg("WX01", 9.0, "2024-07-01T00:05:00Z")).encode()
+    big = [msg("WX01", float(i), f"2024-07-01T00:{i:02d}:00Z") for i in range(1, 20)]
+    payloads: list[Any] = [
+        latin1.replace(b"WX01", b"WX\xe901"),
+        json.dumps(big).encode(),  # 19 readings in one message: 2 KB
+        msg("W" * 201, 1.0, "2024-07-01T00:10:00Z"),  # a station id no gauge has
+        good,
+    ]
+    assert len(payloads[1]) > 1024
+    for payload in payloads:
+        publish(topic, payload)
+    assert feed.wait(len(payloads), WAIT)
+    assert feed.fetch(NOW) == [
+        Reading("WX01", "stage", 1.0, "m", datetime(2024, 7, 1, 0, 0, tzinfo=UTC))
+    ]
+    assert feed.rejected == {"undecodable": 1, "oversized": 2}

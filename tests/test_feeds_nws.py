@@ -15,7 +15,7 @@ from floodwatch.feeds.nws import NwsAlertsFeed
 from floodwatch.feeds.official import OfficialWarning
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, dumps, load, raw
+from .feed_support import Sleeps, context, dumps, load, raw, spoiled
 
 ALERTS = "nws_alerts/alerts_active_zone.json"
 NOW = datetime(2019, 12, 20, 22, 0, tzinfo=UTC)
@@ -202,3 +202,19 @@ def test_the_selection_becomes_the_query(
 def test_options_are_checked(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         NwsAlertsFeed.Options.model_validate(options)
+
+
+def test_a_garbled_letter_in_an_alert_text_keeps_the_alert_one_in_its_id_does_not(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    data = alerts_with(
+        fixtures_dir,
+        {"description": "Heavy rain will cause rivers to rise@@BAD@@."},
+        {"id": "alert-@@BAD@@1"},
+        {"id": "x" * 201},
+    )
+    http_server.serve("/alerts/active", spoiled(data, "@@BAD@@"))
+    f = feed(http_server, tmp_path)
+    [w] = f.fetch_warnings(NOW)
+    assert (w.id, w.description) == ("alert-0", "Heavy rain will cause rivers to rise\ufffd.")
+    assert f.rejected == {"undecodable": 1, "oversized": 1}

@@ -15,7 +15,7 @@ from floodwatch.feeds.open_meteo import OpenMeteoFeed
 from floodwatch.readings import Reading
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, dumps, load, raw
+from .feed_support import Sleeps, context, dumps, load, raw, spoiled
 
 FORECAST = "open_meteo/forecast_hourly_precipitation.json"
 # the payload's current.time, 2026-03-05T21:00 at its utc_offset_seconds of -18000
@@ -184,3 +184,16 @@ def test_options_are_checked(options: dict[str, Any], message: str) -> None:
     base = {"station": "toronto", "latitude": 43.7, "longitude": -79.4}
     with pytest.raises(ValidationError, match=message):
         OpenMeteoFeed.Options.model_validate(base | options)
+
+
+def test_an_hour_with_a_byte_that_is_not_utf8_is_skipped_and_counted(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    data = load(fixtures_dir, FORECAST)
+    data["hourly"]["time"][WET] = "2026-03-07T00:00@@BAD@@"
+    http_server.serve("/v1/forecast", spoiled(data, "@@BAD@@"))
+    f = feed(http_server, tmp_path)
+    readings = f.fetch(NOW)
+    assert len(readings) == 145
+    assert sum(r.value for r in readings) == pytest.approx((1.928 - 0.256) * 25.4)
+    assert f.rejected == {"undecodable": 1}

@@ -1,9 +1,11 @@
-"""uk_ea on the recorded station and /id/floods answers, and on payloads with bad items."""
+"""uk_ea on the recorded station and /id/floods answers, and on payloads with bad items; the
+station's readings since the newest stored one, asked for when the latest may not reach back."""
 
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,11 +15,11 @@ from pydantic import ValidationError
 
 from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.official import OfficialWarning
-from floodwatch.feeds.uk_ea import SEVERITY_LEVELS, UkEaFeed
+from floodwatch.feeds.uk_ea import READINGS_LIMIT, SEVERITY_LEVELS, UkEaFeed
 from floodwatch.readings import Reading
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, dumps, load, raw
+from .feed_support import Sleeps, context, dumps, load, raw, spoiled
 
 STATION = "uk_ea/station_E21836.json"
 FLOODS = "uk_ea/floods.json"
@@ -360,3 +362,246 @@ def test_one_feed_reads_stations_and_warnings(
 def test_options_are_checked(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         UkEaFeed.Options.model_validate(options)
+
+
+def test_one_byte_that_is_not_utf8_costs_only_its_measure(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    bad = measure(fixtures_dir, stationReference="E21@@BAD@@836")
+    other = measure(fixtures_dir, qualifier="Downstream Stage", reading_value=0.05)
+    data = load(fixtures_dir, STATION)
+    data["items"]["measures"] = [bad, other]
+    http_server.serve(f"{BASE}/id/stations/E21836", spoiled(data, "@@BAD@@"))
+    f = feed(http_server, tmp_path)
+    assert f.fetch(NOW) == [Reading("E21836", "stage_downstream", 0.05, "m", AT)]
+    assert f.rejected == {"undecodable": 1}
+
+
+def test_a_garbled_letter_in_a_warning_text_keeps_the_warning_one_in_its_id_does_not(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    items = load(fixtures_dir, FLOODS)["items"]
+    items[5]["message"] = "River levels are rising at Hellesdon@@BAD@@."
+    items[4]["floodAreaID"] = "122WAC9@@BAD@@55"
+    http_server.serve(f"{BASE}/id/floods", spoiled({"items": items}, "@@BAD@@"))
+    f = warnings_feed(http_server, tmp_path)
+    warnings = f.fetch_warnings(NOW)
+    assert [w.id for w in warnings] == [i["floodAreaID"] for i in items[:4]] + ["054WATBT2"]
+    assert warnings[-1].description == "River levels are rising at Hellesdon\ufffd."
+    assert f.rejected == {"undecodable": 1}
+
+
+# -- readings since the newest stored one ------------------------------------------------------
+
+AT = datetime(2022, 10, 8, 6, 30, tzinfo=UTC)  # the recorded latest reading
+READINGS = f"{BASE}/id/stations/E21836/readings"
+
+
+def listed(fixtures: Path, at: datetime, value: float) -> dict[str, Any]:
+    """An item of EA's readings list: the recorded latestReading (exactly an item's shape, as
+    EA's reference documents it; no readings list was recorded) at another time and value."""
+    item: dict[str, Any] = copy.deepcopy(
+        load(fixtures, STATION)["items"]["measures"]["latestReading"]
+    )
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    item.update(dateTime=stamp, date=stamp[:10], value=value)
+    item["@id"] = item["@id"].rsplit("/", 1)[0] + "/" + stamp.replace(":", "-")
+    return item
+
+
+def serve_readings(server: LocalHTTPServer, items: list[dict[str, Any]]) -> None:
+    server.serve(READINGS, dumps({"items": items}))
+
+
+def readings_asked(server: LocalHTTPServer) -> list[dict[str, list[str]]]:
+    return [
+        parse_qs(urlsplit(path).query, keep_blank_values=True)
+        for _, path, _ in server.requests
+        if urlsplit(path).path == READINGS
+    ]
+
+
+def test_after_resume_the_station_readings_since_the_stored_one_are_asked(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    times = [AT - timedelta(minutes=15 * i) for i in range(5)]  # 06:30 back to 05:30, newest first
+    values = [0.081, 0.079, 0.078, 0.077, 0.076]
+    serve_readings(
+        http_server, [listed(fixtures_dir, t, v) for t, v in zip(times, values, strict=True)]
+    )
+    f = feed(http_server, tmp_path)
+    f.resume(times[-1])
+
+    readings = f.fetch(NOW)
+
+    assert [(r.observed_at, r.value) for r in readings] == [
+        (times[4], 0.076), (times[3], 0.077), (times[2], 0.078), (times[1], 0.079),
+        (AT, 0.081),  # the latest reading, listed too: once
+    ]  # fmt: skip
+    assert f.rejected == {}  # the latest, listed again, is no duplicate of the source's
+    assert readings_asked(http_server) == [
+        {"_sorted": [""], "since": ["2022-10-08T05:30:00Z"], "_limit": [str(READINGS_LIMIT)]}
+    ]
+    f.commit(readings)
+    assert f.fetch(NOW) == readings[-1:]
+    assert len(readings_asked(http_server)) == 1  # caught up: the latest reading is enough
+
+
+def test_readings_sent_in_a_batch_are_asked_for_even_when_caught_up(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    f = feed(http_server, tmp_path)
+    f.commit(f.fetch(NOW))
+
+    # the next transfer brings two hours at once: the latest is 8 periods after the stored one
+    later = AT + timedelta(hours=2)
+    batch = station_with(fixtures_dir, [measure(fixtures_dir, reading_dateTime=later.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), reading_value=0.2)])  # fmt: skip
+    http_server.serve(f"{BASE}/id/stations/E21836", batch)
+    between = [AT + timedelta(minutes=15 * i) for i in range(8, 0, -1)]
+    serve_readings(http_server, [listed(fixtures_dir, t, 0.1) for t in between])
+    readings = f.fetch(NOW + timedelta(hours=2))
+    assert [r.observed_at for r in readings] == sorted(between)
+    assert [q["since"] for q in readings_asked(http_server)] == [["2022-10-08T06:30:00Z"]]
+
+    # one period later: nothing can be between, so nothing more is asked
+    f.commit(readings)
+    step = later + timedelta(minutes=15)
+    http_server.serve(f"{BASE}/id/stations/E21836", station_with(fixtures_dir, [measure(
+        fixtures_dir, reading_dateTime=step.strftime("%Y-%m-%dT%H:%M:%SZ"))]))  # fmt: skip
+    assert [r.observed_at for r in f.fetch(step)] == [step]
+    assert len(readings_asked(http_server)) == 1
+
+
+def test_a_listed_reading_of_a_measure_the_station_does_not_list_is_counted(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    stranger = listed(fixtures_dir, AT - timedelta(minutes=15), 1.0)
+    stranger["measure"] = stranger["measure"].replace("level-stage", "flow--i")
+    bad_time = listed(fixtures_dir, AT - timedelta(minutes=30), 1.0)
+    bad_time["dateTime"] = "08/10/2022 06:00"
+    serve_readings(
+        http_server, [stranger, bad_time, listed(fixtures_dir, AT - timedelta(minutes=45), 0.07)]
+    )
+    f = feed(http_server, tmp_path)
+    f.resume(AT - timedelta(hours=1))
+    assert [(r.observed_at, r.value) for r in f.fetch(NOW)] == [
+        (AT - timedelta(minutes=45), 0.07), (AT, 0.081),
+    ]  # fmt: skip
+    assert f.rejected == {"unknown_parameter": 1, "unparseable_time": 1}
+
+
+def test_a_failing_readings_request_keeps_the_latest_and_is_made_again(
+    http_server: LocalHTTPServer,
+    fixtures_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    http_server.serve(READINGS, b"", status=503)
+    f = feed(http_server, tmp_path, retries=0)
+    f.resume(AT - timedelta(hours=1))
+    latest = f.fetch(NOW)
+    assert latest == [Reading("E21836", "stage", 0.081, "m", AT)]
+    assert f.degraded is False  # the station answered; the gap is asked for again
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "readings?_sorted" in errors[0] and "HTTP 503" in errors[0]
+    f.commit(latest)
+    serve_readings(http_server, [listed(fixtures_dir, AT - timedelta(minutes=15), 0.079)])
+    assert [r.observed_at for r in f.fetch(NOW)] == [AT - timedelta(minutes=15), AT]
+    assert [q["since"] for q in readings_asked(http_server)] == [["2022-10-08T05:30:00Z"]] * 2
+
+
+def test_the_window_is_cut_at_four_weeks_and_at_the_answer_limit(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    # as many as the limit, newest first, a minute apart: the answer was cut at the limit
+    times = [AT - timedelta(minutes=i) for i in range(READINGS_LIMIT)]
+    serve_readings(http_server, [listed(fixtures_dir, t, 0.08) for t in times])
+    f = feed(http_server, tmp_path)
+    stored = NOW - timedelta(days=40)
+    f.resume(stored)
+    assert len(f.fetch(NOW)) == READINGS_LIMIT
+    cut = NOW - timedelta(days=28)
+    assert [q["since"] for q in readings_asked(http_server)] == [["2022-09-10T07:00:00Z"]]
+    assert f.uncovered == [(stored, cut), (cut, times[-1])]
+
+
+def test_a_station_that_failed_while_others_were_stored_is_asked_from_where_it_stood(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    def as_station(ref: str, body: bytes) -> bytes:
+        return body.replace(b"E21836", ref.encode())
+
+    other = f"{BASE}/id/stations/E21837"
+    http_server.serve(f"{BASE}/id/stations/E21836", raw(fixtures_dir, STATION))
+    http_server.serve(other, as_station("E21837", raw(fixtures_dir, STATION)))
+    f = feed(http_server, tmp_path, stations=["E21836", "E21837"], retries=0)
+    f.commit(f.fetch(NOW))
+
+    http_server.serve(other, b"", status=500)  # E21837 is down for two hours
+    later = AT + timedelta(hours=2)
+    stamp = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    moved = station_with(fixtures_dir, [measure(fixtures_dir, reading_dateTime=stamp)])
+    http_server.serve(f"{BASE}/id/stations/E21836", moved)
+    serve_readings(http_server, [])
+    f.commit(f.fetch(later))  # E21836 is stored up to 08:30; the feed's newest is 08:30
+    assert f.degraded_stations == {"E21837"}
+
+    http_server.serve(other, as_station("E21837", moved))
+    gap = [AT + timedelta(minutes=15 * i) for i in range(8, 0, -1)]
+    http_server.serve(
+        f"{other}/readings",
+        as_station("E21837", dumps({"items": [listed(fixtures_dir, t, 0.09) for t in gap]})),
+    )
+    readings = f.fetch(later)
+    assert [r.observed_at for r in readings if r.station == "E21837"] == sorted(gap)
+    asked = [
+        parse_qs(urlsplit(path).query)["since"]
+        for _, path, _ in http_server.requests
+        if urlsplit(path).path == f"{other}/readings"
+    ]
+    assert asked == [["2022-10-08T06:30:00Z"]]  # where E21837 stood, not the feed's newest
+
+
+def test_a_station_whose_batch_comes_later_is_asked_from_its_own_newest_reading(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    def at(ref: str, when: datetime) -> bytes:
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = station_with(fixtures_dir, [measure(fixtures_dir, reading_dateTime=stamp)])
+        return body.replace(b"E21836", ref.encode())
+
+    def batch(ref: str, times: list[datetime]) -> bytes:
+        return dumps({"items": [listed(fixtures_dir, t, 0.09) for t in times]}).replace(
+            b"E21836", ref.encode()
+        )
+
+    first, second = (f"{BASE}/id/stations/{ref}" for ref in ("E21836", "E21837"))
+    for path, ref in ((first, "E21836"), (second, "E21837")):
+        http_server.serve(path, at(ref, AT))
+        http_server.serve(f"{path}/readings", batch(ref, []))
+    f = feed(http_server, tmp_path, stations=["E21836", "E21837"])
+    f.commit(f.fetch(NOW))
+
+    # E21836's next batch arrives; E21837's is late: its latest stays at 06:30
+    two_hours = [AT + timedelta(minutes=15 * i) for i in range(8, 0, -1)]
+    http_server.serve(first, at("E21836", two_hours[0]))
+    http_server.serve(f"{first}/readings", batch("E21836", two_hours))
+    f.commit(f.fetch(NOW + timedelta(hours=2)))  # the feed's newest stored is now 08:30
+
+    four_hours = [AT + timedelta(minutes=15 * i) for i in range(16, 0, -1)]
+    http_server.serve(second, at("E21837", four_hours[0]))
+    http_server.serve(f"{second}/readings", batch("E21837", four_hours))
+    readings = f.fetch(NOW + timedelta(hours=4))
+    assert [r.observed_at for r in readings if r.station == "E21837"] == sorted(four_hours)
+    asked = [
+        parse_qs(urlsplit(path).query)["since"]
+        for _, path, _ in http_server.requests
+        if urlsplit(path).path == f"{second}/readings"
+    ]
+    assert asked == [["2022-10-08T06:30:00Z"]]  # its own newest, not the feed's 08:30

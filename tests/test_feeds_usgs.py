@@ -1,8 +1,10 @@
-"""usgs_iv on the recorded WaterML-JSON answers, and on payloads with bad items in them."""
+"""usgs_iv on the recorded WaterML-JSON answers, and on payloads with bad items in them; the
+window it asks for when it has fallen behind what is stored."""
 
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
+from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.usgs import QualifiedReading, UsgsIvFeed
 from floodwatch.readings import Reading
 
 from .conftest import LocalHTTPServer
-from .feed_support import Sleeps, context, dumps, load, raw
+from .feed_support import Sleeps, context, dumps, load, raw, scripted_server, spoiled
 
 LATEST = "usgs_nwis/waterservices_iv.json"
 P1D = "usgs_nwis/iv_P1D_two_sites_00060_00065.json"
@@ -142,6 +145,9 @@ def _value(series: list[Any], i: int) -> dict[str, Any]:
         (lambda s: s[0]["variable"]["unit"].update(unitCode="furlong/fortnight"), "unknown_unit"),
         (lambda s: s[0].pop("sourceInfo"), "malformed"),
         (lambda s: s[0]["values"][0]["value"].append("439"), "malformed"),
+        (lambda s: s[0]["sourceInfo"]["siteCode"][0].update(value="0" * 201), "oversized"),
+        (lambda s: s[0]["variable"]["unit"].update(unitCode="f" * 201), "oversized"),
+        (lambda s: _value(s, 0).update(value="4" * 201), "oversized"),
     ],
 )
 def test_a_bad_item_is_skipped_and_counted(
@@ -225,3 +231,176 @@ def test_sites_are_split_into_requests(
 def test_options_are_checked(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         UsgsIvFeed.Options.model_validate(options)
+
+
+def test_one_byte_that_is_not_utf8_costs_only_its_value(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    data = load(fixtures_dir, LATEST)
+    point = _value(data["value"]["timeSeries"], 0)  # 01491000 discharge, "439"
+    point["value"] = "43@@BAD@@9"
+    http_server.serve("/nwis/iv/", spoiled(data, "@@BAD@@"))
+    f = feed(http_server, tmp_path)
+    readings = f.fetch(datetime(2020, 2, 14, tzinfo=UTC))
+    assert [(r.station, r.parameter, r.value) for r in readings] == [
+        ("01645000", "discharge", 260.0), ("01645000", "stage", 2.68),
+        ("01491000", "stage", 4.36),
+    ]  # fmt: skip
+    assert f.rejected == {"undecodable": 1}
+    assert f.degraded is False
+
+
+# -- the window: from the newest stored observation when behind it ----------------------------
+
+NOW = datetime(2020, 2, 14, tzinfo=UTC)
+NEWEST = datetime(2020, 2, 13, 22, 15, tzinfo=UTC)  # the recorded answer's newest value
+
+
+def asked(server: LocalHTTPServer) -> list[dict[str, list[str]]]:
+    return [parse_qs(urlsplit(path).query) for _, path, _ in server.requests]
+
+
+def test_after_resume_the_request_asks_from_the_newest_stored_observation(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path)
+    f.resume(datetime(2020, 2, 13, 20, 0, tzinfo=UTC))  # the service was down two hours
+    readings = f.fetch(NOW)
+    assert len(readings) == 4
+    [first] = asked(http_server)
+    assert first["startDT"] == ["2020-02-13T20:00:00+00:00"]
+    assert "period" not in first
+
+    f.commit(readings)
+    f.fetch(NOW)
+    assert "startDT" not in asked(http_server)[1]  # caught up: the latest values again
+    assert f.uncovered == []
+
+
+def test_a_store_that_failed_makes_the_next_request_reach_back_to_the_last_stored(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path)
+    f.commit(f.fetch(NOW))
+    held = f.fetch(NOW)  # the database refuses these
+    assert f.fetch(NOW) == held
+    assert [q.get("startDT") for q in asked(http_server)] == [None, None, [NEWEST.isoformat()]]
+
+
+def test_a_source_outage_makes_the_next_request_reach_back_to_the_last_stored(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path, retries=0)
+    f.commit(f.fetch(NOW))
+    http_server.serve("/nwis/iv/", b"", status=503)
+    with pytest.raises(FeedError):
+        f.fetch(NOW)
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f.commit(f.fetch(NOW))
+    f.fetch(NOW)
+    # the fetch before, the failing one, the one after (reaching back), and caught up again
+    assert [q.get("startDT") for q in asked(http_server)] == [
+        None, None, [NEWEST.isoformat()], None,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stored", "window"),
+    [
+        (timedelta(hours=2), {"period": ["P1D"]}),  # the look-back covers it: asked as it is
+        (timedelta(days=3), {"startDT": ["2020-02-11T00:00:00+00:00"]}),
+    ],
+)
+def test_a_period_is_kept_while_it_reaches_back_far_enough(
+    http_server: LocalHTTPServer,
+    fixtures_dir: Path,
+    tmp_path: Path,
+    stored: timedelta,
+    window: dict[str, list[str]],
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path, period="P1D")
+    f.resume(NOW - stored)
+    f.fetch(NOW)
+    [query] = asked(http_server)
+    assert {k: v for k, v in query.items() if k in ("period", "startDT")} == window
+
+
+def test_a_window_beyond_120_days_is_cut_and_the_lost_span_logged_once(
+    http_server: LocalHTTPServer,
+    fixtures_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path)
+    stored = NOW - timedelta(days=200)
+    f.resume(stored)
+    assert len(f.fetch(NOW)) == 4
+    assert len(f.fetch(NOW)) == 4  # not stored: asked again, the same way
+    cut = NOW - timedelta(days=120)
+    assert [q["startDT"] for q in asked(http_server)] == [[cut.isoformat()]] * 2
+    assert f.uncovered == [(stored, cut)]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [
+        "feed usgs: readings from 2019-07-29T00:00:00+00:00 to 2019-10-17T00:00:00+00:00 "
+        "cannot be asked for: the USGS IV service keeps 120 days"
+    ]
+
+
+def test_qualifiers_stay_beside_readings_returned_again(
+    http_server: LocalHTTPServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    http_server.serve("/nwis/iv/", raw(fixtures_dir, LATEST))
+    f = feed(http_server, tmp_path)
+    first = f.fetch_qualified(NOW)
+    http_server.serve("/nwis/iv/", dumps({"value": {"timeSeries": []}}))  # nothing new
+    assert f.fetch_qualified(NOW) == first  # not stored: returned again, qualifiers and all
+
+
+def test_a_request_that_failed_while_the_others_were_stored_asks_from_where_its_sites_stood(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    recorded = load(fixtures_dir, LATEST)
+
+    def only(site: str, moved: timedelta = timedelta(0)) -> bytes:
+        data = copy.deepcopy(recorded)
+        series = data["value"]["timeSeries"]
+        data["value"]["timeSeries"] = [
+            s for s in series if s["sourceInfo"]["siteCode"][0]["value"] == site
+        ]
+        for s in data["value"]["timeSeries"]:
+            point = s["values"][0]["value"][0]
+            when = datetime.fromisoformat(point["dateTime"]) + moved
+            point["dateTime"] = when.isoformat()
+        return dumps(data)
+
+    down: set[str] = set()
+    moved = {"01491000": timedelta(0), "01645000": timedelta(0)}
+    asked: list[tuple[str, str | None]] = []
+
+    def answer(path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
+        [site] = query["sites"]
+        asked.append((site, query.get("startDT", [None])[0]))
+        return (503, b"") if site in down else (200, only(site, moved[site]))
+
+    with scripted_server(answer) as url:
+        opts = {"sites": ["01491000", "01645000"], "base_url": url + "/nwis/iv/",
+                "sites_per_request": 1, "retries": 0}  # fmt: skip
+        f = UsgsIvFeed("usgs", UsgsIvFeed.Options.model_validate(opts), context(tmp_path))
+        f.commit(f.fetch(NOW))  # 01491000 stands at 22:15 UTC, 01645000 at 21:50
+
+        down.add("01645000")  # for two hours, while 01491000 reports and is stored
+        for hours in (1, 2):
+            moved["01491000"] = timedelta(hours=hours)
+            f.commit(f.fetch(NOW + timedelta(hours=hours)))
+        assert f.stored == NEWEST + timedelta(hours=2)
+
+        down.clear()
+        moved["01645000"] = timedelta(hours=2)
+        readings = f.fetch(NOW + timedelta(hours=2))
+    assert {r.station for r in readings} == {"01491000", "01645000"}
+    assert asked[-1] == ("01645000", "2020-02-13T21:50:00+00:00")  # its own, not 00:15

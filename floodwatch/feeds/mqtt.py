@@ -12,15 +12,29 @@ per sensor).
 
 The client connects on the first fetch (or `start`), so building the feed starts nothing; it
 reconnects on its own with a doubling wait from `backoff` to `backoff_max` seconds and
-subscribes again each time. With ``clean_session: false`` and a fixed ``client_id``, the broker
-keeps QoS 1/2 messages for floodwatch while it is away. `fetch` fails (FeedError) only when the
-client is not connected and nothing is buffered; buffered readings are returned either way and
-`degraded` says whether the connection is up.
+subscribes again each time. `fetch` fails (FeedError) only when the client is not connected and
+nothing is buffered; buffered readings are returned either way and `degraded` says whether the
+connection is up.
+
+Position: a message is acknowledged to the broker only after `commit` says its readings are
+stored (paho's manual acknowledgement, in the order the messages came). Until then it stays in
+the buffer and every fetch returns its readings again, with whatever is new. With QoS 1 (the
+default), ``clean_session: false`` and a fixed ``client_id``, the broker also keeps what is not
+acknowledged: it delivers those messages again after a reconnect or a restart of floodwatch, and
+keeps new ones while floodwatch is away. (With QoS 2 the broker hands a message over once: one
+received and not yet stored when floodwatch stops is not delivered again.) A broker sends only so
+many unacknowledged messages at a time (Mosquitto's ``max_inflight_messages``, 20 by default) and
+queues the rest (``max_queued_messages``, 1000); while the database is away the queue grows, and
+past its limit the broker drops messages: size both for the sensors' rate times the outage to be
+survived. A message whose readings were all skipped is acknowledged at once.
 
 Skipped items, counted in `rejected`: ``malformed`` (not JSON, or not an object), ``empty``,
 ``unparseable_value``, ``nan``, ``no_data_value``, ``unparseable_time``, ``duplicate``,
 ``future`` (more than `max_clock_skew` seconds after `now`), ``missing_field`` (no station,
-parameter or unit, and no default), ``overflow`` (the buffer was full: the oldest message went).
+parameter or unit, and no default), ``undecodable`` (a message that is not UTF-8), ``oversized``
+(a message longer than `max_payload` bytes, or a station, parameter, unit, value or time longer
+than 200 characters), ``overflow`` (the buffer was full: the oldest message went, not
+acknowledged, so a broker keeping the session delivers it again after a reconnect).
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ import logging
 import threading
 import uuid
 from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -41,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from floodwatch.feeds.base import FeedError
 from floodwatch.feeds.quality import (
     Rejected,
-    finish,
+    check_text,
     log_rejections,
     parse_time,
     parse_value,
@@ -53,6 +69,20 @@ from floodwatch.yamlsource import Secret
 log = logging.getLogger(__name__)
 
 _NAMED: tuple[Literal["station", "parameter", "unit"], ...] = ("station", "parameter", "unit")
+MAX_PAYLOAD = 256 * 1024  # bytes: a message of readings is a few hundred
+
+
+@dataclass
+class _Message:
+    """A message taken from the broker and not yet acknowledged."""
+
+    mid: int
+    qos: int
+    session: int  # the broker session it came in; an ack means nothing to another one
+    payload: bytes  # until parsed; not kept when longer than max_payload
+    oversized: bool = False
+    readings: list[Reading] | None = None  # once parsed: what it gave
+    keys: set[tuple[str, str, datetime]] = field(default_factory=set)
 
 
 class MqttFeed:
@@ -76,7 +106,8 @@ class MqttFeed:
         )
         backoff: int = Field(default=1, ge=1, description="seconds before the first reconnect")
         backoff_max: int = Field(default=60, ge=1, description="cap on the doubling wait")
-        buffer: int = Field(default=10000, ge=1, description="messages held between fetches")
+        buffer: int = Field(default=10000, ge=1, description="messages held until stored")
+        max_payload: int = Field(default=MAX_PAYLOAD, ge=64, description="bytes a message may have")
         defaults: dict[Literal["station", "parameter", "unit"], str] = Field(default_factory=dict)
         no_data_values: tuple[float, ...] = (-999999.0,)
         max_clock_skew: float = Field(
@@ -102,8 +133,9 @@ class MqttFeed:
         self.rejected: Counter[str] = Counter()
         self.degraded = False
         self.received = 0  # messages taken from the broker since the feed was built
-        self._messages: deque[bytes] = deque()
+        self._messages: deque[_Message] = deque()  # in the order they came, until acknowledged
         self._overflow = 0
+        self._session = 0  # counts broker sessions: a new one when the broker kept none
         self._lock = threading.Condition()
         self._subscribed = threading.Event()
         self._last_error = "not connected yet"
@@ -122,6 +154,7 @@ class MqttFeed:
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id or f"floodwatch-{self.name}-{uuid.uuid4().hex[:8]}",
                 clean_session=o.clean_session,
+                manual_ack=True,  # a message is acknowledged once its readings are stored
             )
             if o.username:
                 pw = o.password.get_secret_value() if o.password else None
@@ -182,6 +215,9 @@ class MqttFeed:
             self._last_error = f"broker refused the connection: {reason}"
             log.warning("feed %s: %s", self.name, self._last_error)
             return
+        if not flags.session_present:
+            with self._lock:
+                self._session += 1  # the messages held from before cannot be acknowledged
         # subscribing here, not once, renews the subscription after every reconnect
         client.subscribe(self.options.topic, qos=self.options.qos)
 
@@ -220,30 +256,42 @@ class MqttFeed:
             log.warning("feed %s: %s; reconnecting", self.name, self._last_error)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        oversized = len(message.payload) > self.options.max_payload
+        payload = b"" if oversized else bytes(message.payload)
         with self._lock:
-            if len(self._messages) >= self.options.buffer:
-                self._messages.popleft()
-                self._overflow += 1
-            self._messages.append(bytes(message.payload))
             self.received += 1
             self._lock.notify_all()
+            if message.dup and message.qos > 0:
+                same = (message.mid, self._session)
+                if any((m.mid, m.session) == same for m in self._messages):
+                    return  # the broker sent again what is held and not yet acknowledged
+            if len(self._messages) >= self.options.buffer:
+                self._messages.popleft()  # not acknowledged: a kept session sends it again
+                self._overflow += 1
+            self._messages.append(
+                _Message(message.mid, message.qos, self._session, payload, oversized)
+            )
 
     # -- the feed ------------------------------------------------------------------------------
 
     def fetch(self, now: datetime) -> list[Reading]:
-        """The readings received since the last fetch, in time order."""
+        """The readings of the messages received and not yet stored, in time order."""
         subscribed = self.start() if self._client is None else self.subscribed
         before = Counter(self.rejected)
+        latest = now + timedelta(seconds=self.options.max_clock_skew)
         with self._lock:
-            messages, self._messages = list(self._messages), deque()
             if self._overflow:
                 self.rejected["overflow"] += self._overflow
                 self._overflow = 0
-        found: list[Reading] = []
-        for payload in messages:
-            found.extend(self._parse(payload))
-        latest = now + timedelta(seconds=self.options.max_clock_skew)
-        readings = finish(found, self.rejected, latest)
+            held = {k for m in self._messages if m.readings is not None for k in m.keys}
+            for m in self._messages:
+                if m.readings is None:
+                    self._take(m, held, latest)
+            readings = [r for m in self._messages for r in m.readings or ()]
+            # nothing to store: nothing to wait for
+            acks = [] if readings else self._release(len(self._messages))
+        self._ack(acks)
+        readings.sort(key=lambda r: (r.observed_at, r.station, r.parameter))
         log_rejections(log, self.name, before, self.rejected)
         self.degraded = not subscribed
         if not subscribed:
@@ -259,10 +307,65 @@ class MqttFeed:
             )  # fmt: skip
         return readings
 
+    def commit(self, readings: Sequence[Reading]) -> None:
+        """The readings of the last fetch are stored: acknowledge their messages, in order."""
+        keys = {r.key for r in readings}
+        with self._lock:
+            done = 0
+            for m in self._messages:
+                if m.readings is None or not m.keys <= keys:
+                    break
+                done += 1
+            acks = self._release(done)
+        self._ack(acks)
+
+    def resume(self, last_stored: datetime | None) -> None:
+        """Nothing to do: the broker keeps what was not acknowledged."""
+
+    def _release(self, count: int) -> list[tuple[int, int]]:
+        """Let the first `count` messages held go (the lock held); the acknowledgements owed to
+        the broker for them, in order (none for a session the broker no longer has)."""
+        owed: list[tuple[int, int]] = []
+        for _ in range(count):
+            m = self._messages.popleft()
+            if m.qos > 0 and m.session == self._session:
+                owed.append((m.mid, m.qos))
+        return owed
+
+    def _ack(self, owed: list[tuple[int, int]]) -> None:
+        client = self._client
+        if client is not None:
+            for mid, qos in owed:
+                client.ack(mid, qos)
+
+    def _take(self, m: _Message, held: set[tuple[str, str, datetime]], latest: datetime) -> None:
+        """Parse a new message once: count what it skips; keep the readings it gives."""
+        if m.oversized:
+            self.rejected["oversized"] += 1
+            found: list[Reading] = []
+        else:
+            found = self._parse(m.payload)
+            m.payload = b""  # parsed: the readings are what is kept
+        m.readings = []
+        for r in found:
+            if r.key in held:
+                self.rejected["duplicate"] += 1
+            elif r.observed_at > latest:
+                self.rejected["future"] += 1
+            else:
+                held.add(r.key)
+                m.keys.add(r.key)
+                m.readings.append(r)
+
     def _parse(self, payload: bytes) -> list[Reading]:
         try:
-            data = json.loads(payload)
-        except ValueError:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            self.rejected["undecodable"] += 1
+            return []
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
             self.rejected["malformed"] += 1
             return []
         items = data if isinstance(data, list) else [data]
@@ -282,7 +385,7 @@ class MqttFeed:
             raw = item.get(key, self.options.defaults.get(key))
             if raw is None or not str(raw).strip():
                 raise Rejected("missing_field", f"no {key}")
-            fields[key] = str(raw).strip()
+            fields[key] = check_text(str(raw).strip(), key)
         value = parse_value(item.get("value"), self.options.no_data_values)
         raw_time = item.get("observed_at")
         if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):

@@ -11,10 +11,17 @@ Each NWS message has its own id; an Update or Cancel lists the ids it replaces i
 sends an update before then). `in_force` is False for a Cancel and once the hazard has ended:
 at ``ends`` when NWS gives it, else at ``expires``.
 
+No position: each poll asks for the alerts active now, which is the whole state; an alert
+missed by one poll is still active at the next (or has ended), so there is nothing to resume.
+The feed does not implement `Positioned`.
+
 A CAP severity, urgency or certainty NWS spells in a way CAP does not know becomes
 ``Unknown``. Skipped features, counted in `rejected`: ``malformed`` (no properties or id),
 ``unknown_msg_type`` (CAP's Ack and Error, which announce nothing), ``unparseable_time``,
-``duplicate``.
+``duplicate``, ``undecodable`` (an id or a referenced id with bytes that are not UTF-8),
+``oversized`` (an id longer than 200 characters). An alert whose text (headline, description,
+instruction, areas) holds an undecodable byte is kept, the byte shown as U+FFFD: a flood warning
+with one garbled letter must still reach the officer.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from floodwatch.feeds.official import (
     Severity,
     Urgency,
 )
-from floodwatch.feeds.quality import Rejected, parse_time
+from floodwatch.feeds.quality import Rejected, check_text, parse_time
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 
@@ -148,11 +155,12 @@ def _warning(feature: Any, now: datetime) -> OfficialWarning:
     ident = props.get("id") or props.get("identifier") or feature.get("id")
     if not ident:
         raise Rejected("malformed", "an alert without an id")
+    ident = check_text(str(ident), "id")
     msg_type = props.get("messageType")
     if msg_type not in MESSAGE_TYPES:
         raise Rejected("unknown_msg_type", f"{ident}: messageType {msg_type!r}")
     references = tuple(
-        str(r.get("identifier") or r.get("@id"))
+        check_text(str(r.get("identifier") or r.get("@id")), "reference")
         for r in props.get("references") or ()
         if isinstance(r, dict) and (r.get("identifier") or r.get("@id"))
     )

@@ -21,9 +21,14 @@ A revised forecast for an hour already stored has the same reading key (station,
 time), and the store keeps the first value of a key: downstream code that wants the latest
 forecast must replace forecast readings, not skip the repeats.
 
+No position: the window is the future (the hours ahead of each poll), so a poll that could not
+be stored loses nothing the next poll does not ask for again, and there is nothing to resume.
+The feed does not implement `Positioned`.
+
 Skipped items, counted in `rejected`: ``empty`` (null), ``unparseable_value``, ``nan``,
 ``no_data_value``, ``negative``, ``unparseable_time``, ``duplicate``, ``malformed`` (the time and
-value lists differ in length: the extra entries).
+value lists differ in length: the extra entries), ``undecodable`` (a time or value with bytes that
+are not UTF-8), ``oversized`` (one longer than 200 characters).
 """
 
 from __future__ import annotations

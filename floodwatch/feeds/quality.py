@@ -10,6 +10,10 @@ A bad item is skipped and counted by reason, never allowed to fail the whole fet
 ``duplicate``         a second item for the same station, parameter and time (the first is kept)
 ``future``            observed after `now` (a clock ahead, or a mislabelled zone)
 ``malformed``         the item is not shaped as the source documents (not an object, no id)
+``undecodable``       a text field the feed reads holds bytes that are not text in the source's
+                      encoding (decoded as U+FFFD, the replacement character)
+``oversized``         a text field the feed reads is longer than `MAX_TEXT` characters (no
+                      station id, parameter, unit, value or time is that long)
 
 Feeds add their own reasons where a source has more (``unknown_parameter``, ``unknown_unit``,
 ``ambiguous_value``, ``unknown_severity`` ...); each module lists them.
@@ -27,6 +31,8 @@ from typing import Any
 from floodwatch.readings import Reading
 
 NO_DATA_VALUES: tuple[float, ...] = (-999999.0,)
+MAX_TEXT = 200  # characters of a station id, parameter, unit, value or time read from a source
+REPLACEMENT = "\ufffd"  # what an undecodable byte becomes when a body is decoded
 
 
 class Rejected(Exception):
@@ -37,8 +43,20 @@ class Rejected(Exception):
         self.reason = reason
 
 
+def check_text(text: str, what: str) -> str:
+    """`text` itself when it is sound: Rejected ``undecodable`` when it holds the replacement
+    character (a byte the decoder could not read), ``oversized`` when longer than `MAX_TEXT`."""
+    if len(text) > MAX_TEXT:
+        raise Rejected("oversized", f"{what} of {len(text)} characters (at most {MAX_TEXT})")
+    if REPLACEMENT in text:
+        raise Rejected("undecodable", f"{what} {text!r} holds bytes that are not text")
+    return text
+
+
 def parse_value(raw: Any, no_data: Collection[float] = NO_DATA_VALUES) -> float:
     """A finite number from a JSON value (a number or a numeric string), or Rejected."""
+    if isinstance(raw, str):
+        check_text(raw, "value")
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise Rejected("empty", "no value")
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -59,6 +77,7 @@ def parse_time(raw: Any, naive_zone: tzinfo | None = None) -> datetime:
     source documents its zone (`naive_zone`): a guessed zone would move a flood by hours."""
     if not isinstance(raw, str) or not raw.strip():
         raise Rejected("unparseable_time", f"no time: {raw!r}")
+    check_text(raw, "time")
     try:
         when = datetime.fromisoformat(raw.strip())
     except ValueError:

@@ -8,11 +8,20 @@ Each value's qualifiers (``P`` provisional, ``A`` approved, ``e`` estimated, ``I
 are not part of a `Reading`; `fetch_qualified` returns them beside each reading, and
 `qualifier_descriptions` keeps the meaning the payload gave for each code.
 
+Position: the feed asks for the latest value of each series (or the look-back `period`); when
+that may not reach back to the newest observation stored from it (after a restart, after a
+fetch that failed or whose readings were not committed because the database was away) it asks
+with ``startDT`` from that observation instead, so the whole gap is fetched. The IV service
+serves 120 days back: an older start is cut there, and the span lost is logged once and listed
+in `uncovered`. Readings returned and not committed are returned again by the next fetch.
+
 Skipped items, counted in `rejected`: ``no_data_value`` (the series' ``noDataValue``, -999999:
 USGS sends it with a qualifier such as ``Ice`` or ``Eqp`` when the gauge cannot read), ``empty``,
 ``unparseable_value``, ``nan``, ``unparseable_time``, ``duplicate`` (a second method's series for
 the same site and parameter repeats the times: the first is kept), ``future``,
-``unknown_parameter`` (a code the feed does not map), ``unknown_unit``, ``malformed``.
+``unknown_parameter`` (a code the feed does not map), ``unknown_unit``, ``malformed``,
+``undecodable`` (a site, code, unit, value or time with bytes that are not UTF-8), ``oversized``
+(one of those longer than 200 characters).
 """
 
 from __future__ import annotations
@@ -20,14 +29,21 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
 from floodwatch.feeds.base import FeedError
-from floodwatch.feeds.httpfeed import HttpFeed, PollOptions
-from floodwatch.feeds.quality import NO_DATA_VALUES, Rejected, finish, parse_time, parse_value
+from floodwatch.feeds.httpfeed import PollOptions, PositionedHttpFeed, iso
+from floodwatch.feeds.quality import (
+    NO_DATA_VALUES,
+    Rejected,
+    check_text,
+    finish,
+    parse_time,
+    parse_value,
+)
 from floodwatch.plugins import PluginContext
 from floodwatch.readings import Reading
 from floodwatch.units import convert
@@ -40,6 +56,8 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "00060": ("discharge", "ft3/s"),
 }
 _SITE = re.compile(r"^\d{8,15}$")
+_PERIOD = re.compile(r"^P(?:(\d+)D|T(\d+)([HM]))$")
+KEEPS = timedelta(days=120)  # how far back the IV service serves instantaneous values
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,7 @@ class QualifiedReading:
     qualifiers: tuple[str, ...]
 
 
-class UsgsIvFeed(HttpFeed):
+class UsgsIvFeed(PositionedHttpFeed):
     """Latest (or `period`'s) instantaneous values for `sites`, in one request per 100 sites."""
 
     class Options(PollOptions):
@@ -63,7 +81,7 @@ class UsgsIvFeed(HttpFeed):
         )
         period: str | None = Field(
             default=None,
-            pattern=r"^P(\d+D|T\d+[HM])$",
+            pattern=_PERIOD.pattern,
             description="ISO 8601 look-back such as PT2H or P1D; unset: the latest value only",
         )
         sites_per_request: int = Field(default=100, ge=1, le=100)
@@ -93,6 +111,7 @@ class UsgsIvFeed(HttpFeed):
         super().__init__(name, options, context)
         self.options = options
         self.qualifier_descriptions: dict[str, str] = {}
+        self._qualifiers: dict[tuple[str, str, datetime], tuple[str, ...]] = {}
 
     def fetch(self, now: datetime) -> list[Reading]:
         """Readings observed up to `now`, in time order."""
@@ -105,32 +124,56 @@ class UsgsIvFeed(HttpFeed):
             o.sites[i : i + o.sites_per_request]
             for i in range(0, len(o.sites), o.sites_per_request)
         ]
+        behind = self.behind()
         with self._run() as run:
             found: list[QualifiedReading] = []
             for chunk in chunks:
+                part = ",".join(chunk)
+                since = min(
+                    (t for t in (behind, self._holes.get(part)) if t is not None), default=None
+                )
+                window = self._window(since, now)
                 params = {
                     "format": "json",
-                    "sites": ",".join(chunk),
+                    "sites": part,
                     "parameterCd": ",".join(o.parameters),
                 }
-                if o.period:
+                if window is not None:
+                    params["startDT"] = iso(window)
+                elif o.period:
                     params["period"] = o.period
                 try:
                     body = self.get_json(o.base_url, params, {"Accept": "application/json"})
                     found.extend(self._parse(body))
                 except FeedError as exc:
+                    self._lost(part, since or self.stood(chunk))
                     if len(chunks) == 1:
                         raise
                     # the other chunks' sites still report; say which part is missing
-                    log.error("%s (sites %s)", exc, ",".join(chunk))
-                    run.failed_parts.append(",".join(chunk))
+                    log.error("%s (sites %s)", exc, part)
+                    run.failed_parts.append(part)
+                else:
+                    self._found(part)
             if len(run.failed_parts) == len(chunks):
                 raise FeedError(f"feed {self.name}: all {len(chunks)} requests failed")
             qualifiers: dict[tuple[str, str, datetime], tuple[str, ...]] = {}
             for q in found:
                 qualifiers.setdefault(q.reading.key, q.qualifiers)
             readings = finish((q.reading for q in found), self.rejected, now)
-            return [QualifiedReading(r, qualifiers[r.key]) for r in readings]
+            for key, codes in self._qualifiers.items():  # those of readings held from before
+                qualifiers.setdefault(key, codes)
+            held = self._deliver(readings)
+            self._qualifiers = {r.key: qualifiers[r.key] for r in held}
+            return [QualifiedReading(r, qualifiers[r.key]) for r in held]
+
+    def _window(self, since: datetime | None, now: datetime) -> datetime | None:
+        """The start of the window to ask for to reach back to `since`, or None: the latest
+        values (or `period`) reach back far enough."""
+        if since is None:
+            return None
+        if self.options.period and since >= now - _period(self.options.period):
+            return None
+        return self.reach_back(since, now, KEEPS, "the USGS IV service")
 
     def _parse(self, body: Any) -> list[QualifiedReading]:
         try:
@@ -160,6 +203,9 @@ class UsgsIvFeed(HttpFeed):
             sentinels = NO_DATA_VALUES + ((float(no_data),) if no_data is not None else ())
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise Rejected("malformed", f"a time series without {exc}") from None
+        check_text(site, "site")
+        check_text(code, "parameter code")
+        check_text(unit, "unit")
         if code not in PARAMETERS:
             raise Rejected("unknown_parameter", f"parameter code {code}")
         parameter, want_unit = PARAMETERS[code]
@@ -198,3 +244,14 @@ class UsgsIvFeed(HttpFeed):
         when = parse_time(point.get("dateTime"))
         qualifiers = tuple(str(q) for q in point.get("qualifiers") or ())
         return QualifiedReading(Reading(site, parameter, value, want_unit, when), qualifiers)
+
+
+def _period(text: str) -> timedelta:
+    """`period` (PnD, PTnH or PTnM) as a span."""
+    m = _PERIOD.match(text)
+    if m is None:  # pragma: no cover - the option's pattern admits nothing else
+        raise ValueError(f"not a period: {text!r}")
+    if m.group(1):
+        return timedelta(days=int(m.group(1)))
+    amount = int(m.group(2))
+    return timedelta(hours=amount) if m.group(3) == "H" else timedelta(minutes=amount)

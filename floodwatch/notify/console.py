@@ -8,7 +8,7 @@ from typing import TextIO
 
 from pydantic import BaseModel, ConfigDict
 
-from floodwatch.notify.base import DeliveryResult, Message, Outcome
+from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome
 from floodwatch.plugins import PluginContext
 from floodwatch.roster.model import Person
 
@@ -16,7 +16,7 @@ from floodwatch.roster.model import Person
 class ConsoleNotifier:
     """A screen cannot tell a page was shown before: a resend shows it again."""
 
-    resend_safe = False
+    capabilities = Capabilities(resend_safe=False, concurrency=1)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -8,7 +8,7 @@ import threading
 
 from pydantic import BaseModel, ConfigDict
 
-from floodwatch.notify.base import DeliveryResult, Message, Outcome
+from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome
 from floodwatch.plugins import PluginContext
 from floodwatch.roster.model import Person
 
@@ -17,7 +17,7 @@ class JsonlNotifier:
     """Writes one JSON object per page. A page already in the file (same idempotency key) is
     not written again, so a resend after a crash delivers it exactly once."""
 
-    resend_safe = True
+    capabilities = Capabilities(resend_safe=True, concurrency=1)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

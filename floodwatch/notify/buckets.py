@@ -1,0 +1,87 @@
+"""Token buckets: how many sends a provider allows. Pure: time (monotonic seconds) is passed in.
+
+A bucket holds up to `burst` tokens and gains `rate` tokens every `per` seconds; a send takes one.
+`block(until)` empties it until then (a provider's Retry-After, DingTalk's ten-minute block after
+too many messages). `Buckets` takes one token from several buckets at once, or from none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`rate` sends per `per` seconds, bursts of at most `burst` (default: `rate`)."""
+
+    rate: int
+    per: float
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate < 1 or not math.isfinite(self.per) or self.per <= 0:
+            raise ValueError(f"a rate limit needs rate >= 1 and per > 0, got {self}")
+        if self.burst is not None and self.burst < 1:
+            raise ValueError(f"a rate limit's burst must be >= 1, got {self.burst}")
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else self.rate
+
+    @property
+    def interval(self) -> float:
+        """Seconds between tokens."""
+        return self.per / self.rate
+
+
+class TokenBucket:
+    def __init__(self, limit: Limit, now: float) -> None:
+        self.limit = limit
+        self._tokens = float(limit.capacity)
+        self._at = now
+        self._blocked_until = -math.inf
+
+    def _refill(self, now: float) -> None:
+        if now > self._at:
+            gained = (now - self._at) / self.limit.interval
+            self._tokens = min(float(self.limit.capacity), self._tokens + gained)
+            self._at = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is there (0: now)."""
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        self._refill(now)
+        if self._tokens >= 1:
+            return 0.0
+        return (1 - self._tokens) * self.limit.interval
+
+    def take(self, now: float) -> bool:
+        if self.wait(now) > 0:
+            return False
+        self._tokens -= 1
+        return True
+
+    def give_back(self) -> None:
+        """Undo a `take` (the send did not happen after all)."""
+        self._tokens = min(float(self.limit.capacity), self._tokens + 1)
+
+    def block(self, until: float) -> None:
+        """No token before `until`; the bucket starts again empty then."""
+        if until > self._blocked_until:
+            self._blocked_until = until
+            self._tokens = 0.0
+            self._at = until
+
+
+def take_all(buckets: Sequence[TokenBucket], now: float) -> float:
+    """Take one token from every bucket, or from none: 0.0 when taken, else the seconds until
+    all of them could give one."""
+    wait = max((b.wait(now) for b in buckets), default=0.0)
+    if wait > 0:
+        return wait
+    for b in buckets:
+        b.take(now)
+    return 0.0
