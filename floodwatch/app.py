@@ -149,7 +149,11 @@ def build_app(
         else:
             origin = demo_origin(db) or datetime.now(UTC)
             clock = ScaledClock(demo.start, demo.speed, origin)
-    context = PluginContext(base_dir=config.base_dir, clock=clock, http=http)
+    web = settings.web
+    context = PluginContext(
+        base_dir=config.base_dir, clock=clock, http=http,
+        public_url=web.public_url.rstrip("/") if web else None,
+    )  # fmt: skip
     built_feeds: dict[str, Feed] = {
         f.name: registry.feeds[f.type](f.name, config.plugin_options[f"feeds.{f.name}"], context)
         for f in settings.feeds

@@ -285,18 +285,32 @@ def _parse_at(text: str, zone: ZoneInfo) -> datetime:
         ) from None
     if len(text.strip()) == 10:  # a date alone: which time would be a guess
         raise click.BadParameter(f'give a time too, e.g. "{text.strip()} 08:00"', param_hint="--at")
+    _in_range(when.date(), "--at")
     return when if when.tzinfo else when.replace(tzinfo=zone)
+
+
+# a roster's arithmetic runs a few weeks either side of the day asked for
+FIRST, LAST = date(1900, 1, 1), date(9000, 12, 31)
+
+
+def _in_range(day: date, option: str) -> date:
+    if not FIRST <= day <= LAST:
+        raise click.BadParameter(
+            f"{day.isoformat()} is outside the years {FIRST.year}-{LAST.year}", param_hint=option
+        )
+    return day
 
 
 def _parse_date(text: str | None, zone: ZoneInfo) -> date:
     if text is None:
         return SystemClock().now().astimezone(zone).date()
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise click.BadParameter(
             f"expected a date as YYYY-MM-DD, found {text!r}", param_hint="--from"
         ) from None
+    return _in_range(day, "--from")
 
 
 def _who(r: Roster, pid: str) -> str:

@@ -7,7 +7,7 @@ Every key is declared; unknown keys, wrong types and dangling references are err
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,9 +27,17 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from floodwatch import yamlsource
-from floodwatch.durations import Duration, parse_duration
-from floodwatch.errors import ConfigError, Problem
+from floodwatch.durations import (
+    AS_TEXT,
+    Duration,
+    PositiveDuration,
+    parse_duration,
+    positive_at_most,
+)
+from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
+from floodwatch.yamlsource import AtKey
 
+Loc = tuple[str | int, ...]
 DEFAULT_DATABASE = "sqlite:///var/floodwatch.db"
 OFFICIAL_POLICY = "default"  # the escalation policy of alerts raised by official warnings
 
@@ -52,7 +60,11 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # allow_inf_nan: `.nan` or `inf` in any number is refused at its line (a NaN threshold is
+    # never crossed; an infinite one silently disables a rule)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
 
 class Level(Strict):
@@ -98,7 +110,7 @@ class Maintenance(Strict):
 class Station(Strict):
     id: Name
     name: str
-    expect_every: Duration | None = None  # the feed's cadence: silence is measured against it
+    expect_every: PositiveDuration | None = None  # the feed's cadence: silence is measured by it
     min: float | None = None  # hard limits: a reading outside them is rejected
     max: float | None = None
     max_rate: float | None = Field(default=None, gt=0)  # plausible change per hour (spikes)
@@ -109,7 +121,7 @@ class Station(Strict):
 class PluginSettings(BaseModel):
     """A feed or notifier: its name and plugin type; the other keys are the plugin's options."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     name: Name
     type: Name
@@ -120,7 +132,7 @@ class PluginSettings(BaseModel):
 
 
 class FeedSettings(PluginSettings):
-    interval: Duration = timedelta(minutes=5)
+    interval: PositiveDuration = timedelta(minutes=5)
 
 
 class NotifierSettings(PluginSettings):
@@ -150,11 +162,12 @@ class ThresholdRule(Strict):
     @field_validator("levels")
     @classmethod
     def _ascending(cls, steps: list[Step]) -> list[Step]:
-        for lower, higher in zip(steps, steps[1:], strict=False):
+        for j, (lower, higher) in enumerate(zip(steps, steps[1:], strict=False), start=1):
             if higher.value <= lower.value:
-                raise ValueError(
-                    f"levels must rise: {higher.level} ({higher.value}) is not above "
-                    f"{lower.level} ({lower.value})"
+                raise AtKey(
+                    (j, "value"),
+                    f"levels must rise: {higher.level} ({higher.value:g}) is not above "
+                    f"{lower.level} ({lower.value:g})",
                 )
         return steps
 
@@ -169,7 +182,11 @@ class RainStep(Strict):
     @classmethod
     def _windows(cls, over: dict[str, float]) -> dict[str, float]:
         for window in over:
-            parse_duration(window)
+            try:
+                if parse_duration(window) <= timedelta(0):
+                    raise ValueError(f"expected a window longer than 0s, found {window!r}")
+            except ValueError as exc:
+                raise AtKey(window, str(exc)) from None
         return over
 
 
@@ -181,7 +198,7 @@ class RainfallRule(Strict):
     station: Name
     parameter: Name = "rain"
     unit: str = "mm"
-    cadence: Duration  # one reading (an amount fallen since the last) every cadence
+    cadence: PositiveDuration  # one reading (an amount fallen since the last) every cadence
     levels: list[RainStep] = Field(min_length=1)
     hold: Duration = timedelta(0)
     escalation: Name = "default"
@@ -196,8 +213,8 @@ class RiseRule(Strict):
     parameter: Name = "stage"
     unit: str
     rise: float = Field(gt=0)
-    per: Duration = timedelta(hours=1)
-    confirm: int = Field(default=2, ge=2)
+    per: PositiveDuration = timedelta(hours=1)
+    confirm: int = Field(default=2, ge=2, le=100)
     level: str = Field(min_length=1)
     hold: Duration = timedelta(hours=1)
     escalation: Name = "default"
@@ -211,7 +228,7 @@ class ForecastRule(Strict):
     station: Name
     parameter: Name = "rain_forecast"
     unit: str = "mm"
-    window: Duration = timedelta(hours=24)
+    window: PositiveDuration = timedelta(hours=24)
     levels: list[Step] = Field(min_length=1)
     escalation: Name = "default"
 
@@ -241,7 +258,7 @@ Rule = Annotated[
 class Silence(Strict):
     """A station with `expect_every` silent for `factor` times that long raises a data alert."""
 
-    factor: float = Field(default=3.0, gt=1)
+    factor: float = Field(default=3.0, gt=1, le=100)
     level: str = "blue"
     escalation: Name = "default"
 
@@ -256,13 +273,13 @@ class EscalationStep(Strict):
 
 class EscalationPolicy(Strict):
     steps: list[EscalationStep] = Field(min_length=1)
-    repeat_every: Duration | None = None
+    repeat_every: PositiveDuration | None = None
 
     @field_validator("steps")
     @classmethod
     def _first_is_immediate(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
         if steps and steps[0].after != timedelta(0):
-            raise ValueError("the first step pages at once: leave out its 'after'")
+            raise AtKey((0, "after"), "the first step pages at once: leave out its 'after'")
         return steps
 
 
@@ -270,7 +287,7 @@ class DemoClock(Strict):
     """Run the service on a fast clock from `start` (used by the offline demo)."""
 
     start: datetime
-    speed: float = Field(gt=0)
+    speed: float = Field(gt=0, le=100_000)  # at most a day and more per second
     fresh_start: bool = False  # `run` empties the database first, so the demo can be rerun
 
     @field_validator("start")
@@ -284,27 +301,31 @@ class DemoClock(Strict):
 class Delivery(Strict):
     """How the dispatcher retries and how long a claim on a page lasts."""
 
-    max_attempts: int = Field(default=5, ge=1)
-    backoff: Duration = timedelta(seconds=30)
-    claim_timeout: Duration = timedelta(minutes=2)
-    sweep: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    # doubled at each retry: at most 1h, so 20 attempts stay within a date's range
+    backoff: Annotated[timedelta, positive_at_most(timedelta(hours=1)), AS_TEXT] = timedelta(
+        seconds=30
+    )
+    claim_timeout: PositiveDuration = timedelta(minutes=2)
+    sweep: PositiveDuration = timedelta(seconds=5)
 
 
 class DutySettings(Strict):
     """What the duty office is told besides alerts."""
 
-    handover_reminder: Duration | None = timedelta(hours=2)  # before a shift, to those taking it
-    coverage_days: int = Field(default=7, ge=1)  # the coverage monitor looks this far ahead
+    # before a shift, to those taking it
+    handover_reminder: PositiveDuration | None = timedelta(hours=2)
+    coverage_days: int = Field(default=7, ge=1, le=366)  # the coverage monitor looks this far ahead
     coverage_at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # local, daily
     roster_admins: list[Name] = Field(default_factory=list)  # paged about gaps in the roster
-    reload_every: Duration = timedelta(seconds=30)  # how often roster files are checked for edits
+    reload_every: PositiveDuration = timedelta(seconds=30)  # how often roster files are looked at
 
 
 class Outage(Strict):
     """What floodwatch does while the database cannot be reached."""
 
-    tell_after: Duration = timedelta(minutes=2)  # then the officers on duty are told, directly
-    retry: Duration = timedelta(seconds=1)  # first retry of a poll that could not store
+    tell_after: PositiveDuration = timedelta(minutes=2)  # then the officers on duty are told
+    retry: PositiveDuration = timedelta(seconds=1)  # first retry of a poll that could not store
 
 
 class Heartbeat(Strict):
@@ -312,16 +333,25 @@ class Heartbeat(Strict):
     `<url>/fail` when it is not. Nothing arriving tells the monitor floodwatch is dead."""
 
     url: str = Field(pattern=r"^https?://")
-    every: Duration = timedelta(minutes=5)
+    every: PositiveDuration = timedelta(minutes=5)
     method: Literal["GET", "POST"] = "GET"
-    timeout: Duration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+
+class Web(Strict):
+    """The web app `floodwatch run` serves: Twilio's callbacks, the acknowledgement API (and
+    the duty console). `public_url` is the address the outside world uses for it (Twilio signs
+    its requests against it)."""
+
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^[^:\s]+:\d{1,5}$")
+    public_url: str = Field(pattern=r"^https?://[^\s]+$")
 
 
 class Leader(Strict):
     """Several nodes on one PostgreSQL: one holds the leader lease and runs what must happen
     once; the others try to take it over every `check_every`."""
 
-    check_every: Duration = timedelta(seconds=5)
+    check_every: PositiveDuration = timedelta(seconds=5)
 
 
 class Settings(Strict):
@@ -338,10 +368,11 @@ class Settings(Strict):
     duty: DutySettings = DutySettings()
     escalation: dict[Name, EscalationPolicy]
     notifiers: list[NotifierSettings] = Field(min_length=1)
-    escalation_tick: Duration = timedelta(seconds=15)
+    escalation_tick: PositiveDuration = timedelta(seconds=15)
     delivery: Delivery = Delivery()
     outage: Outage = Outage()
     heartbeat: Heartbeat | None = None
+    web: Web | None = None
     leader: Leader = Leader()
     clock: DemoClock | None = None
 
@@ -418,8 +449,12 @@ def load_config(
     doc = yamlsource.load(path, env=env)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "expected a mapping of settings at the top level")])
-    settings = yamlsource.validate(Settings, doc)
-    problems = _cross_check(settings, doc)
+    try:
+        settings = yamlsource.validate(Settings, doc)
+    except ConfigError as exc:
+        raise ConfigError(_one_per_misplaced_run(doc, exc.problems)) from None
+    problems: list[Problem] = []
+    official: list[tuple[Loc, str]] = []
     options: dict[str, Any] = {}
     sections: tuple[tuple[str, Sequence[PluginSettings], Mapping[str, Any]], ...] = (
         ("feeds", settings.feeds, plugins.feeds),
@@ -431,29 +466,90 @@ def load_config(
             plugin = types.get(entry.type)
             if plugin is None:
                 known = ", ".join(sorted(types)) or "none installed"
+                hint = did_you_mean(entry.type, types)
                 problems.append(
                     doc.problem(
-                        (*loc, "type"), f"unknown {kind[:-1]} type {entry.type!r} ({known})"
+                        (*loc, "type"), f"unknown {kind[:-1]} type {entry.type!r}{hint} ({known})"
                     )
                 )
                 continue
+            common = type(entry).model_fields
             try:
                 options[f"{kind}.{entry.name}"] = yamlsource.validate(
-                    plugin.Options, doc, loc, entry.options
+                    plugin.Options, doc, loc, entry.options, also_allowed=common
                 )
             except ConfigError as exc:
                 problems.extend(exc.problems)
-            if hasattr(plugin, "fetch_warnings") and OFFICIAL_POLICY not in settings.escalation:
-                problems.append(
-                    doc.problem(
-                        (*loc, "type"),
-                        f"a {entry.type} feed brings official warnings, which follow the "
-                        f"escalation policy {OFFICIAL_POLICY!r}: add it under 'escalation'",
-                    )
-                )
+            if hasattr(plugin, "fetch_warnings"):
+                official.append((loc, entry.type))
+    problems.extend(_cross_check(settings, doc, official))
     if problems:
         raise ConfigError(problems)
     return Config(settings=settings, path=path, plugin_options=options, doc=doc)
+
+
+def _fields(*models: type[BaseModel]) -> tuple[set[str], set[str]]:
+    """The keys `models` allow, and those every one of them requires."""
+    keys = {f.alias or n for m in models for n, f in m.model_fields.items()}
+    required = set.intersection(
+        *({f.alias or n for n, f in m.model_fields.items() if f.is_required()} for m in models)
+    )
+    return keys, required
+
+
+# the lists at the top of a config: what an entry of each is called, and its keys
+_LISTS: dict[str, tuple[str, tuple[set[str], set[str]]]] = {
+    "levels": ("a level", _fields(Level)),
+    "stations": ("a station", _fields(Station)),
+    "feeds": ("a feed", _fields(FeedSettings)),
+    "rules": ("a rule", _fields(ThresholdRule, RainfallRule, RiseRule, ForecastRule)),
+    "notifiers": ("a notifier", _fields(NotifierSettings)),
+}
+
+
+def _misplaced(entry: Any, section: str) -> str | None:
+    """The other list whose entries `entry` looks like (more of its keys, and all it requires):
+    the heading of that list was deleted, so its entries continue the list above."""
+    if not isinstance(entry, dict):
+        return None
+    keys = {k for k in entry if isinstance(k, str)}
+    own = len(keys & _LISTS[section][1][0])
+    for other, (_, (theirs, required)) in _LISTS.items():
+        if other != section and required <= keys and len(keys & theirs) > own:
+            return other
+    return None
+
+
+def _one_per_misplaced_run(doc: yamlsource.Document, problems: list[Problem]) -> list[Problem]:
+    """The problems of entries under the wrong heading replaced by one per run of them."""
+    out = problems
+    for section in _LISTS:
+        entries = doc.data.get(section) if isinstance(doc.data, dict) else None
+        if not isinstance(entries, list):
+            continue
+        runs: list[tuple[int, int, str]] = []  # first, last, the list they belong to
+        for i, entry in enumerate(entries):
+            other = _misplaced(entry, section)
+            if other and runs and runs[-1][1] == i - 1 and runs[-1][2] == other:
+                runs[-1] = (runs[-1][0], i, other)
+            elif other:
+                runs.append((i, i, other))
+        for first, last, other in runs:
+            inside = {yamlsource.dotted((section, i)) for i in range(first, last + 1)}
+            mine = [p for p in out if p.path.split(".")[0] in inside]
+            if not mine:  # valid where it stands: not a lost heading after all
+                continue
+            these = (
+                "this entry has"
+                if first == last
+                else f"this entry and the {last - first} after it have"
+            )
+            message = (
+                f"{these} the keys of {_LISTS[other][0]}, not of {_LISTS[section][0]}: is the "
+                f"line '{other}:' above it missing?"
+            )
+            out = [p for p in out if p not in mine] + [doc.problem((section, first), message)]
+    return out
 
 
 def level_ids(levels: Sequence[Level]) -> dict[str, str]:
@@ -466,8 +562,66 @@ def level_ids(levels: Sequence[Level]) -> dict[str, str]:
     return out
 
 
-def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
+class _References:
+    """Names used in one place and defined in another. A name that is not defined is one
+    mistake however often it is used (a misspelt policy is used by every rule): it is reported
+    once, where it is first written, with the other uses and a "did you mean". A name used only
+    by default (a rule without `escalation` uses "default") is reported at the definition it
+    looks like, if nothing uses that one: there the misspelling is."""
+
+    def __init__(self, doc: yamlsource.Document) -> None:
+        self.doc = doc
+        self.unknown: dict[tuple[str, str], list[tuple[Loc, str]]] = {}
+        self.used: set[tuple[str, str]] = set()
+        self.defined: dict[str, Mapping[str, Loc]] = {}
+
+    def known(
+        self, kind: str, name: str, loc: Loc, defined: Mapping[str, Loc] | Collection[str],
+        message: str = "",
+    ) -> bool:  # fmt: skip
+        """Whether `name` is in `defined` (the names, or a mapping of each to where it is
+        defined); if not, the use at `loc` is noted under (kind, name)."""
+        if isinstance(defined, Mapping):
+            self.defined[kind] = defined
+        if name in defined:
+            self.used.add((kind, name))
+            return True
+        text = message or f"unknown {kind} {name!r}{did_you_mean(name, defined)}"
+        self.unknown.setdefault((kind, name), []).append((loc, text))
+        return False
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for (kind, name), uses in self.unknown.items():
+            written = [use for use in uses if use[0] in self.doc.marks]
+            loc, message = (written or uses)[0]
+            places = [yamlsource.dotted(other) for other, _ in uses]
+            unused = [
+                (other, where)
+                for other, where in self.defined.get(kind, {}).items()
+                if (kind, other) not in self.used and other in close_matches(name, [other])
+            ]
+            if not written and len(unused) == 1:
+                other, where = unused[0]
+                message = (
+                    f"{kind} {other!r} is used by nothing, and {name!r}, used by "
+                    f"{first_few(places)}, is not defined: did you mean {name!r}?"
+                )
+                out.append(self.doc.problem(where, message))
+                continue
+            others = [p for p in places if p != yamlsource.dotted(loc)]
+            if others:
+                message += f" (also used by {first_few(others)})"
+            out.append(self.doc.problem(loc, message))
+        return out
+
+
+def _cross_check(
+    s: Settings, doc: yamlsource.Document, official_feeds: Sequence[tuple[Loc, str]] = ()
+) -> list[Problem]:
+    """References between sections; `official_feeds` (place and type) follow OFFICIAL_POLICY."""
     problems: list[Problem] = []
+    refs = _References(doc)
 
     def unique(kind: str, ids: list[str]) -> None:
         seen: set[str] = set()
@@ -484,26 +638,27 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
     unique("notifiers", [n.name for n in s.notifiers])
     level_order = [lv.id for lv in s.levels]
     ids = level_ids(s.levels)
-    known_levels = (
-        "levels are "
-        + ", ".join(level_order)
-        + "; aliases "
-        + ", ".join(a for lv in s.levels for a in lv.aliases)
-    )
+    aliases = [a for lv in s.levels for a in lv.aliases]
+    known_levels = "levels are " + ", ".join(level_order)
+    known_levels += "; aliases " + ", ".join(aliases) if aliases else ""
+
+    levels: dict[str, Loc] = {}
+    for i, lv in enumerate(s.levels):
+        levels.setdefault(lv.id, ("levels", i, "id"))
+        for j, alias in enumerate(lv.aliases):
+            levels.setdefault(alias, ("levels", i, "aliases", j))
+
+    def level_known(loc: Loc, name: str) -> bool:
+        message = f"unknown level {name!r}{did_you_mean(name, ids)} ({known_levels})"
+        return refs.known("level", name, loc, levels, message)
+
     stations = {st.id for st in s.stations}
     notifiers = {n.name for n in s.notifiers}
+    policies: dict[str, Loc] = {name: ("escalation", name) for name in s.escalation}
     for i, rule in enumerate(s.rules):
-        if rule.station not in stations:
-            problems.append(
-                doc.problem(("rules", i, "station"), f"unknown station {rule.station!r}")
-            )
-        if rule.escalation not in s.escalation:
-            problems.append(
-                doc.problem(
-                    ("rules", i, "escalation"), f"unknown escalation policy {rule.escalation!r}"
-                )
-            )
-        named: list[tuple[tuple[str | int, ...], str]] = []
+        refs.known("station", rule.station, ("rules", i, "station"), stations)
+        refs.known("escalation policy", rule.escalation, ("rules", i, "escalation"), policies)
+        named: list[tuple[Loc, str]] = []
         if isinstance(rule, RiseRule):
             named.append((("rules", i, "level"), rule.level))
         else:
@@ -511,12 +666,7 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
             named.extend(
                 (("rules", i, "levels", j, "level"), st.level) for j, st in enumerate(steps)
             )
-        ranks = []
-        for loc, name in named:
-            if name not in ids:
-                problems.append(doc.problem(loc, f"unknown level {name!r} ({known_levels})"))
-            else:
-                ranks.append(level_order.index(ids[name]))
+        ranks = [level_order.index(ids[name]) for loc, name in named if level_known(loc, name)]
         if not isinstance(rule, RiseRule) and ranks != sorted(set(ranks)):
             problems.append(
                 doc.problem(
@@ -524,20 +674,19 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
                     "levels must follow the order of the level list, each once",
                 )
             )
-    if s.silence.level not in ids:
-        problems.append(
-            doc.problem(("silence", "level"), f"unknown level {s.silence.level!r} ({known_levels})")
+    level_known(("silence", "level"), s.silence.level)
+    refs.known("escalation policy", s.silence.escalation, ("silence", "escalation"), policies)
+    for loc, kind in official_feeds:
+        hint = did_you_mean(OFFICIAL_POLICY, s.escalation)
+        message = (
+            f"a {kind} feed brings official warnings, which follow the escalation policy "
+            f"{OFFICIAL_POLICY!r}: add it under 'escalation'{hint}"
         )
-    if s.silence.escalation not in s.escalation:
-        problems.append(
-            doc.problem(
-                ("silence", "escalation"), f"unknown escalation policy {s.silence.escalation!r}"
-            )
-        )
+        refs.known("escalation policy", OFFICIAL_POLICY, (*loc, "type"), policies, message)
     for i, st in enumerate(s.stations):
         if st.min is not None and st.max is not None and st.min >= st.max:
             problems.append(
-                doc.problem(("stations", i, "max"), f"max {st.max} is not above min {st.min}")
+                doc.problem(("stations", i, "max"), f"max {st.max:g} is not above min {st.min:g}")
             )
         for j, window in enumerate(st.maintenance):
             if window.end <= window.start:
@@ -547,11 +696,6 @@ def _cross_check(s: Settings, doc: yamlsource.Document) -> list[Problem]:
     for name, policy in s.escalation.items():
         for j, esc in enumerate(policy.steps):
             for k, channel in enumerate(esc.channels or []):
-                if channel not in notifiers:
-                    problems.append(
-                        doc.problem(
-                            ("escalation", name, "steps", j, "channels", k),
-                            f"unknown notifier {channel!r}",
-                        )
-                    )
-    return problems
+                loc = ("escalation", name, "steps", j, "channels", k)
+                refs.known("notifier", channel, loc, notifiers)
+    return problems + refs.problems()

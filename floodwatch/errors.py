@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -18,6 +20,30 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+def close_matches(word: object, candidates: Iterable[str]) -> list[str]:
+    """The candidates `word` looks like a misspelling of (at most two, closest first)."""
+    if not isinstance(word, str) or not word:
+        return []
+    known = sorted({c for c in candidates if c != word})
+    close = difflib.get_close_matches(word, known, n=2, cutoff=0.6)
+    if not close:  # case slips (Officer, LI.MING) are not always close by difflib's measure
+        close = [c for c in known if c.lower() == word.lower()][:1]
+    return close
+
+
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'officer'?"`` when `word` looks like a misspelling of a candidate,
+    else ``""``: appended to messages about unknown keys and ids."""
+    close = close_matches(word, candidates)
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+
+
+def first_few(items: Sequence[str], most: int = 3) -> str:
+    """``a, b, c and 2 more``: other places named in a message, kept to one line."""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 class FloodwatchError(Exception):

@@ -96,9 +96,13 @@ class Retired(Event):
 @dataclass(frozen=True, kw_only=True)
 class Escalated(Event):
     type = "escalated"
-    doc = "nobody acknowledged in time: the next step is paged (`repeat`: the last step again)"
+    doc = (
+        "nobody acknowledged in time, or `by` asked for it at once: the next step is paged "
+        "(`repeat`: the last step again)"
+    )
     step: int
     repeat: bool
+    by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +146,7 @@ class PageQueued(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Attempt(Event):
+class Attempt(Event):
     to: str
     role: str | None
     channel: str
@@ -153,21 +157,27 @@ class _Attempt(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PageSent(_Attempt):
+class PageSent(Attempt):
     type = "page_sent"
     doc = "the channel accepted or delivered the page"
 
 
 @dataclass(frozen=True, kw_only=True)
-class PageRetry(_Attempt):
+class PageRetry(Attempt):
     type = "page_retry"
     doc = "an attempt failed in a way that may pass: the page is tried again after a backoff"
 
 
 @dataclass(frozen=True, kw_only=True)
-class PageFailed(_Attempt):
+class PageFailed(Attempt):
     type = "page_failed"
     doc = "the page cannot be delivered (a permanent failure, or every attempt used)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageConfirmed(Attempt):
+    type = "page_confirmed"
+    doc = "the provider later confirmed delivery of a page it had accepted (a status callback)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,8 +298,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         Opened, Raised, Lowered, Cleared, Retired, Escalated, Acknowledged, WarningUpdated,
-        WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, Unreachable, NobodyOnDuty,
-        PageSuppressed, Handover, HandoverReminder, CoverageGaps, RosterReloaded, RosterRejected,
-        FeedDegraded, FeedRecovered, FeedDown, DatabaseOutage,
+        WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, PageConfirmed,
+        Unreachable, NobodyOnDuty, PageSuppressed, Handover, HandoverReminder, CoverageGaps,
+        RosterReloaded, RosterRejected, FeedDegraded, FeedRecovered, FeedDown, DatabaseOutage,
     )
 }  # fmt: skip

@@ -26,6 +26,9 @@ class PluginContext:
     base_dir: Path
     clock: Clock
     http: SessionFactory = default_session
+    # the web app's address as the outside world sees it (channels whose provider calls back:
+    # Twilio's status callbacks and voice keypresses); None when no web app is configured
+    public_url: str | None = None
 
 
 class FeedPlugin(Protocol):

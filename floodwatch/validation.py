@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from floodwatch.config import Config, PluginTypes, load_config
-from floodwatch.errors import ConfigError, Problem
+from floodwatch.errors import ConfigError, Problem, did_you_mean
 from floodwatch.plugins import Registry
 from floodwatch.roster import Roster, load_rosters
 
@@ -23,15 +23,18 @@ def roster_problems(config: Config, roster: Roster) -> list[Problem]:
             for k, role in enumerate(step.notify):
                 if role not in roster.roles:
                     known = ", ".join(sorted(roster.roles))
+                    hint = did_you_mean(role, roster.roles)
                     problems.append(
                         doc.problem(
                             ("escalation", name, "steps", j, "notify", k),
-                            f"no rotation for role {role!r} in the rosters (roles: {known})",
+                            f"no rotation for role {role!r} in the rosters{hint} (roles: {known})",
                         )
                     )
     for k, admin in enumerate(settings.duty.roster_admins):
         if admin not in roster.people:
-            problems.append(doc.problem(("duty", "roster_admins", k), f"unknown person {admin!r}"))
+            hint = did_you_mean(admin, roster.people)
+            message = f"unknown person {admin!r}{hint}"
+            problems.append(doc.problem(("duty", "roster_admins", k), message))
     return problems
 
 

@@ -4,27 +4,58 @@ PyYAML's plain loaders forget where a value came from and silently accept duplic
 Here the node tree is composed first, so every value keeps its mark; duplicate keys and
 unset ``${ENV}`` references are reported with their place; and pydantic validation errors
 are mapped back to ``file:line:col: key.path: message``.
+
+Every config and roster file, at start-up, in `floodwatch check` and in the roster hot reload,
+is read here, so hostile YAML is refused here, cheaply and before anything is built: a file
+larger than MAX_FILE_BYTES is not read; lists and mappings nested deeper than MAX_DEPTH stop
+the composer (which recurses) at that depth; aliases are counted while composing, so an anchor
+bomb ("billion laughs") stops once MAX_ALIAS_VALUES values would have been copied; and no file
+may hold more than MAX_VALUES values, which bounds the time any file within the size limit takes
+(about 2 s at worst, for 50,000 tiny values).
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import re
-import threading
-from collections.abc import Mapping, Sequence
+import stat
+import types
+import unicodedata
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, SecretStr, Tag, ValidationError
 
-from floodwatch.errors import ConfigError, Problem
+from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
+MAX_FILE_BYTES = 256 * 1024
+"""Configs and rosters are a few kilobytes (a roster of 1,000 people about 100 KiB); a larger
+file is refused before it is read."""
+MAX_DEPTH = 64
+"""Lists and mappings inside each other; floodwatch's own files need 6."""
+MAX_ALIAS_VALUES = 10_000
+"""Values that aliases (``*name``) may add by repeating what their anchor (``&name``) names."""
+MAX_VALUES = 50_000
+"""Values written in one file (a roster of 1,000 people has about 10,000): PyYAML composes some
+30,000 a second, so this bounds the time a file of many small values can take."""
+MAX_NUMBER_CHARS = 64
+"""A longer number is a slip (or an attack: YAML 1.1's base-60 integers cost quadratic time)."""
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_CORE}{t}": t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_WHAT = {
+    "int": "whole number", "float": "number", "bool": "true/false value",
+    "timestamp": "date or time", "null": "null value",
+}  # fmt: skip
 
 
 class EnvStr(str):
@@ -41,6 +72,15 @@ def _secret(value: Any) -> Any:
 
 Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 """A config string that must be given as ``${ENV}`` (never written in YAML); its repr is masked."""
+
+
+class AtKey(ValueError):
+    """Raised by a model validator to report its problem at a key inside the entry (the
+    offending value) instead of at the whole entry: ``AtKey(("members", 2), "listed twice")``."""
+
+    def __init__(self, loc: str | int | tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc: Loc = loc if isinstance(loc, tuple) else (loc,)
 
 
 @dataclass
@@ -65,106 +105,299 @@ class Document:
         return Problem(self.file, line, col, dotted(loc), message)
 
 
+_PLAIN_KEY = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]+")
+
+
 def dotted(loc: Sequence[str | int]) -> str:
-    """``("rules", 0, "levels")`` -> ``rules[0].levels``."""
+    """``("rules", 0, "levels")`` -> ``rules[0].levels``; a key with spaces or control
+    characters is quoted, so the path stays on its line."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = part if _PLAIN_KEY.fullmatch(str(part)) else repr(str(part))
+            out += f".{key}" if out else key
     return out
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as the user gave it, normalised for messages: ``./config/../config/x.yaml`` ->
+    ``config/x.yaml``; an absolute path stays absolute."""
+    text = os.fspath(path)
+    return os.path.normpath(text) if text else text
+
+
 def load(path: str | Path, *, env: Mapping[str, str] | None = None) -> Document:
-    """Parse one YAML file; raise ConfigError with the place of any syntax or structure error."""
-    path = Path(path)
-    name = str(path)
+    """Parse one YAML file; raise ConfigError with the place of any syntax or structure error.
+
+    Only a regular file of at most MAX_FILE_BYTES is read: a directory, a FIFO or a device
+    (``/dev/zero``) is refused at once, never waited on or read for ever.
+    """
+    name = shown(path)
+    return loads(read_text(path, name), name, env=os.environ if env is None else env)
+
+
+def read_text(path: str | Path, name: str) -> str:
+    """The UTF-8 text of a config or roster file; ConfigError (one problem) if it cannot be."""
+
+    def refuse(message: str, line: int = 1, column: int = 1) -> ConfigError:
+        return ConfigError([Problem(name, line, column, "", message)])
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
     except FileNotFoundError:
-        raise ConfigError([Problem(name, 1, 1, "", "file not found")]) from None
+        raise refuse("file not found") from None
+    except IsADirectoryError:
+        raise refuse("is a directory, not a file: name the YAML file in it") from None
+    except PermissionError:
+        raise refuse("cannot be read: permission denied") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        if exc.errno == errno.ENOTDIR:
+            reason = "file not found (a part of the path is not a directory)"
+        raise refuse(f"cannot be read: {reason}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse("is a directory, not a file: name the YAML file in it")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise refuse(f"is {kind}, not a regular file: name the YAML file itself")
+        if info.st_size > MAX_FILE_BYTES:
+            raise refuse(_too_large(info.st_size))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise refuse(f"cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:  # it grew since fstat
+        raise refuse(_too_large(len(data)))
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(name, 1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
-    return loads(text, name, env=os.environ if env is None else env)
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = data[exc.start]
+        raise refuse(
+            f"not UTF-8 text: byte 0x{byte:02x} here cannot be read ({exc.reason}); "
+            "save the file as UTF-8",
+            line,
+            column,
+        ) from None
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the file is {size:,} bytes, larger than the limit of {MAX_FILE_BYTES:,} bytes "
+        f"({MAX_FILE_BYTES // 1024} KiB) for a config or roster file: is it the right file? "
+        "(a large roster can be split into several files)"
+    )
+
+
+class _Refused(Exception):
+    """The composer stopped: the document is nested too deeply, holds too many values, or its
+    aliases expand too far."""
+
+    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer counts nesting depth, values and alias expansion as it goes.
+
+    PyYAML composes an alias as a second reference to its anchor's node, so the node graph
+    stays small; it is turning that graph into data that copies it for every reference. Each
+    node's size (values in it once aliases are copied) is known when it is composed, so the
+    sum of the sizes of the nodes that aliases refer to is what building would copy.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.composed = 0  # nodes composed (tests check that a refused bomb composed few)
+        self.alias_values = 0
+        self._sizes: dict[int, int] = {}
+
+    def _next_mark(self) -> yaml.Mark | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: yaml.Mark | None = event.start_mark  # type: ignore[assignment]
+        return mark
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self._next_mark()
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:
+                raise _Refused(
+                    mark, "an alias (*name) cannot stand inside the value its anchor (&name) names"
+                )
+            self.alias_values += size
+            if self.alias_values > MAX_ALIAS_VALUES:
+                raise _Refused(
+                    mark,
+                    f"too many aliases expanded (limit {MAX_ALIAS_VALUES} values): each *name "
+                    "repeats the whole value of its &name, and here they multiply; write the "
+                    "values out instead",
+                )
+            return node
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(
+                self._next_mark(),
+                f"lists and mappings nested too deeply (limit {MAX_DEPTH} levels)",
+            )
+        if self.composed >= MAX_VALUES:
+            raise _Refused(
+                self._next_mark(),
+                f"too many values (limit {MAX_VALUES}) for a config or roster file: is it the "
+                "right file? (a large roster can be split into several files)",
+            )
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        self.composed += 1
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(item)] for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        if node is not None:
+            self._sizes[id(node)] = size
+        return node
 
 
 def loads(text: str, name: str, *, env: Mapping[str, str]) -> Document:
     """Parse YAML text named `name` (used in messages)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(name, 1, 1, "", _too_large(len(text.encode("utf-8"))))])
+    loader: _Loader | None = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _Loader(text)  # reads the text at once: an unprintable character stops it here
+        node = loader.get_single_node()
+    except _Refused as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (1, 1)
+        raise ConfigError([Problem(name, line, col, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        if exc.context:
-            what = f"{exc.context}: {what}"
-        raise ConfigError([Problem(name, line, col, "", f"YAML syntax error: {what}")]) from None
+        raise ConfigError([_syntax_problem(exc, text, name)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([_character_problem(exc, text, name)]) from None
+    except yaml.YAMLError as exc:  # no other kind is raised by PyYAML's reader and parser
+        raise ConfigError([Problem(name, 1, 1, "", f"YAML syntax error: {exc}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     doc = Document(name, None)
     problems: list[Problem] = []
     if node is None:
         raise ConfigError([Problem(name, 1, 1, "", "the file is empty")])
-    doc.data = _build(node, (), doc, problems, env)
+    doc.data = _build(loader, node, (), doc, problems, env)
     if problems:
         raise ConfigError(problems)
     return doc
 
 
-_constructor = yaml.SafeLoader("")
-# PyYAML's constructor remembers every node it built; each scalar is forgotten once built
-# (otherwise every load and roster reload would keep its whole node tree alive), and the shared
-# constructor is used by one thread at a time.
-_constructor_lock = threading.Lock()
-
-
 def _build(
-    node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem], env: Mapping[str, str]
-) -> Any:
+    loader: _Loader, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem],
+    env: Mapping[str, str],
+) -> Any:  # fmt: skip
     doc.marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.CollectionNode) and node.tag not in (f"{_CORE}map", f"{_CORE}seq"):
+        problems.append(doc.problem(loc, _unsupported_tag(node.tag)))
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        repeated: list[tuple[Loc, int, tuple[int, int]]] = []  # key, line first given, place
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == f"{_CORE}merge":
                 problems.append(doc.problem(loc, "YAML merge keys (<<) are not supported"))
                 continue
-            key = _scalar(key_node, loc, doc, problems)
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                message = f"a key must be a name or a number, found {kind}"
+                problems.append(Problem(doc.file, line, col, dotted(loc), message))
+                continue
+            key = _scalar(loader, key_node, loc, doc, problems)
             if not isinstance(key, str | int):
                 key = str(key)
             child = (*loc, key)
+            key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
-                first = doc.marks[child]
-                doc.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                problems.append(
-                    doc.problem(child, f"duplicate key (first given at line {first[0]})")
-                )
+                repeated.append((child, doc.marks[child][0], key_mark))
+                doc.marks[child] = key_mark
                 continue
-            doc.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _build(value_node, child, doc, problems, env)
+            doc.marks[child] = key_mark
+            out[key] = _build(loader, value_node, child, doc, problems, env)
             # a key's own mark is more useful than its value's for "unknown key" messages
-            doc.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            doc.marks[child] = key_mark
+        if repeated:
+            problems.append(_duplicates(doc, repeated, in_list=bool(loc) and type(loc[-1]) is int))
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*loc, i), doc, problems, env) for i, item in enumerate(node.value)]
-    value = _scalar(node, loc, doc, problems)
+        return [
+            _build(loader, item, (*loc, i), doc, problems, env) for i, item in enumerate(node.value)
+        ]
+    value = _scalar(loader, node, loc, doc, problems)
     if isinstance(value, str) and "${" in value:
         return _expand(value, loc, doc, problems, env)
     return value
 
 
-def _scalar(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]) -> Any:
-    """Construct a scalar; an impossible value (a date like 2026-06-31) is a located problem."""
-    try:
-        with _constructor_lock:
-            try:
-                return _constructor.construct_object(node, deep=True)
-            finally:
-                _constructor.constructed_objects.pop(node, None)
-    except ValueError as exc:
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        what = "date or time" if node.tag.endswith(":timestamp") else "value"
-        message = f"{node.value!r} is not a valid {what}: {exc}"
+def _duplicates(
+    doc: Document, repeated: list[tuple[Loc, int, tuple[int, int]]], *, in_list: bool
+) -> Problem:
+    """Keys given twice in one mapping: one problem, since several usually have one cause (the
+    '- ' that starts the next entry of a list deleted, two entries run together)."""
+    child, first, (line, column) = repeated[0]
+    keys = list(dict.fromkeys(dotted(loc[-1:]) for loc, _, _ in repeated))
+    if len(keys) == 1:
+        again = f"; given {len(repeated) + 1} times" if len(repeated) > 1 else ""
+        message = f"duplicate key (first given at line {first}{again})"
+    else:
+        firsts = [first for _, first, _ in repeated]
+        lines = first_few(list(dict.fromkeys(str(n) for n in firsts)), 5)
+        message = f"duplicate keys {first_few(keys, 5)} (first given at lines {lines})"
+        if in_list and firsts == sorted(firsts):
+            message += ": is the '- ' that starts the next entry missing?"
+    return Problem(doc.file, line, column, dotted(child), message)
+
+
+def _scalar(
+    loader: _Loader, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
+) -> Any:
+    """Construct a scalar; an impossible value (a date like 2026-06-31, ``.nan``, a number of
+    a thousand digits, an unknown ``!tag``) is a located problem."""
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    text = str(node.value)
+
+    def problem(message: str) -> str:
         problems.append(Problem(doc.file, line, col, dotted(loc), message))
-        return str(node.value)
+        return text
+
+    kind = _SCALAR_TAGS.get(node.tag)
+    if kind is None:
+        return problem(_unsupported_tag(node.tag))
+    if kind in ("int", "float") and len(text) > MAX_NUMBER_CHARS:
+        return problem(
+            f"expected a number of at most {MAX_NUMBER_CHARS} characters, found {clip(text)}"
+        )
+    try:
+        value = loader.construct_object(node)
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError, yaml.YAMLError) as exc:
+        reason = f": {exc}" if isinstance(exc, ValueError) else ""
+        return problem(f"{clip(text)} is not a valid {_WHAT.get(kind, 'value')}{reason}")
+    if isinstance(value, float) and not math.isfinite(value):
+        return problem(f"expected a finite number, found {text}")
+    return value
+
+
+def _unsupported_tag(tag: str) -> str:
+    shown_tag = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+    return f"YAML tags such as {shown_tag} are not supported: write the value without it"
 
 
 def _expand(
@@ -178,20 +411,199 @@ def _expand(
     return EnvStr(_ENV_REF.sub(lambda m: env[m.group(1)], value))
 
 
-def validate(model: type[M], doc: Document, loc: Loc = (), data: Any = None) -> M:
-    """Validate `doc` (or `data` found at `loc` in it) into `model`; ConfigError names places."""
+# ---- YAML slips explained ------------------------------------------------------------------
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, name: str) -> Problem:
+    """PyYAML's error, or for the common slips a plain explanation with the fix."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line, mark.column) if mark else (0, 0)
+    what = exc.problem or "invalid YAML"
+    if exc.context:
+        what = f"{exc.context}: {what}"
+    explained = _explain(exc, text.splitlines())
+    if explained is not None:
+        (line, col), what = explained
+    return Problem(name, line + 1, col + 1, "", f"YAML syntax error: {what}")
+
+
+def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[tuple[int, int], str] | None:
+    problem, context = exc.problem or "", exc.context or ""
+    at, opened = exc.problem_mark, exc.context_mark
+    if at is None:
+        return None
+    here = lines[at.line] if at.line < len(lines) else ""
+    indent = here[: len(here) - len(here.lstrip(" \t"))]
+    if "'\\t'" in problem or "\t" in indent:
+        tab = here.find("\t") if "\t" in here else at.column
+        if "\t" in indent:
+            return (at.line, tab), "tabs are not allowed for indentation in YAML: use spaces"
+        return (at.line, tab), "a tab cannot be used here in YAML: use spaces"
+    if problem == "mapping values are not allowed here":
+        fix = _quoted(here, at.column)
+        if fix is not None:
+            return (at.line, at.column), f"a ': ' inside a value must be quoted, e.g. {fix}"
+        above = _line_above(lines, at.line)
+        if above is not None and _indent(above) < _indent(here):
+            return (at.line, _indent(here)), (
+                "this line is indented more than the one above it, so it reads as part of "
+                "that value: indent it like the key above"
+            )
+        return (at.line, at.column), (
+            "a ':' cannot stand here: quote the value if it contains ': ', "
+            'e.g. name: "Station: north"'
+        )
+    flow = re.match(r"expected ',' or '([\]}])', but got (.*)$", problem)
+    if flow and opened is not None:
+        found = flow.group(2)
+        if found == "':'" and at.line == opened.line:
+            fix = _quoted_in_flow(here, at.column)
+            if fix is not None:
+                return (at.line, at.column), f"a ': ' inside a value must be quoted, e.g. {fix}"
+        kind, closer = ("list", "]") if flow.group(1) == "]" else ("mapping", "}")
+        opener = "[" if closer == "]" else "{"
+        found = "the end of the file" if found == "'<stream end>'" else found
+        place = f"column {at.column + 1}" if at.line == opened.line else f"line {at.line + 1}"
+        return (opened.line, opened.column), (
+            f"the {kind} opened with '{opener}' here is not closed: "
+            f"found {found} at {place} where ',' or '{closer}' was expected"
+        )
+    if context == "while scanning a quoted scalar" and opened is not None:
+        quote = lines[opened.line][opened.column : opened.column + 1] if lines else '"'
+        return (opened.line, opened.column), (
+            f"the quote ({quote}) opened here is never closed: end the value with {quote}"
+        )
+    if context == "while scanning a simple key" and opened is not None:
+        return (opened.line, opened.column), (
+            "expected 'key: value' here: is the ':' or the space after it missing?"
+        )
+    if problem.startswith("expected <block end>"):
+        return (at.line, at.column), (
+            "this line is not indented like the lines above it: the keys of one mapping, "
+            "and the items ('- ') of one list, must start in the same column"
+        )
+    if "expected a single document" in context:
+        return (at.line, at.column), (
+            "a second YAML document ('---') in the file: a file holds one document"
+        )
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _line_above(lines: list[str], index: int) -> str | None:
+    for line in reversed(lines[:index]):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line
+    return None
+
+
+def _quoted(line: str, column: int) -> str | None:
+    """``    - name: Station: north`` (error at the second ':') -> ``name: "Station: north"``."""
+    body = line.lstrip(" ")
+    while body.startswith("- "):
+        body = body[2:].lstrip(" ")
+    start = len(line) - len(body)
+    first = body.find(": ")
+    if first < 0 or start + first >= column:
+        return None
+    key, value = body[:first], _uncommented(body[first + 2 :]).strip()
+    return f"{key}: {_quote(value)}"
+
+
+def _quoted_in_flow(line: str, column: int) -> str | None:
+    """``{id: a, name: Station: north}`` (error at the second ':') -> ``name: "Station: north"``."""
+    start = max(line.rfind(c, 0, column) for c in ",{[") + 1
+    ends = [i for c in ",}]" if (i := line.find(c, column)) >= 0]
+    part = line[start : min(ends) if ends else len(line)].strip()
+    first = part.find(": ")
+    if first < 0:
+        return None
+    return f"{part[:first]}: {_quote(part[first + 2 :].strip())}"
+
+
+def _quote(value: str) -> str:
+    return f"'{value}'" if '"' in value else f'"{value}"'
+
+
+def _uncommented(value: str) -> str:
+    cut = value.find(" #")
+    return value if cut < 0 else value[:cut]
+
+
+def _character_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Problem:
+    line = text.count("\n", 0, exc.position) + 1
+    col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    label = unicodedata.name(char, "a control character")
+    message = (
+        f"YAML syntax error: the character U+{ord(char):04X} ({label}) is not allowed in YAML "
+        "text: remove it"
+    )
+    if char == "\x00":
+        message += " (a file saved as UTF-16 is full of them: save it as UTF-8)"
+    return Problem(name, line, col, "", message)
+
+
+# ---- validation into models ----------------------------------------------------------------
+
+
+def validate(
+    model: type[M], doc: Document, loc: Loc = (), data: Any = None, *,
+    also_allowed: Collection[str] = (),
+) -> M:  # fmt: skip
+    """Validate `doc` (or `data` found at `loc` in it) into `model`; ConfigError names places.
+
+    `also_allowed` names keys that may stand beside the model's own at `loc` (a plugin's options
+    beside ``name`` and ``type``), for "did you mean" suggestions.
+    """
     try:
-        return model.model_validate(doc.data if data is None else data)
+        result = model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
-        raise ConfigError(problems_from(exc, doc, loc)) from None
+        raise ConfigError(problems_from(exc, doc, loc, model, also_allowed)) from None
+    problems = [
+        doc.problem(_in_file(doc.data, (*loc, *where)), f"expected a finite number, found {value}")
+        for where, value in _non_finite(result)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return result
 
 
-def problems_from(exc: ValidationError, doc: Document, base: Loc = ()) -> list[Problem]:
-    """Turn pydantic's errors into located problems with messages an administrator can act on."""
+def problems_from(
+    exc: ValidationError, doc: Document, base: Loc = (), model: Any = None,
+    also_allowed: Collection[str] = (),
+) -> list[Problem]:  # fmt: skip
+    """Turn pydantic's errors into located problems with messages an administrator can act on.
+
+    A misspelt key is one mistake: it is reported as an unknown key with "did you mean", and
+    the "required key is missing" that follows from it is left out.
+    """
+    located: list[tuple[Loc, Mapping[str, Any]]] = []
+    for detail in exc.errors(include_url=False):
+        cause = detail.get("ctx", {}).get("error")
+        at = cause.loc if isinstance(cause, AtKey) else ()
+        located.append((_in_file(doc.data, (*base, *detail["loc"], *at)), detail))
+    missing = {loc for loc, err in located if err["type"] == "missing"}
+    covered: set[Loc] = set()
+    messages: dict[int, str] = {}
+    for i, (loc, err) in enumerate(located):
+        if err["type"] != "extra_forbidden":
+            continue
+        allowed = set(also_allowed) | set(_keys_at(model, tuple(err["loc"][:-1])) or ())
+        close = close_matches(loc[-1], allowed)
+        if close:
+            messages[i] = f"unknown key{did_you_mean(loc[-1], close)}"
+            covered.update((*loc[:-1], key) for key in close if (*loc[:-1], key) in missing)
+        elif allowed:
+            messages[i] = f"unknown key (allowed here: {', '.join(sorted(allowed))})"
     problems = []
-    for err in exc.errors(include_url=False):
-        loc = _in_file(doc.data, (*base, *err["loc"]))
-        problems.append(doc.problem(loc, _message(err)))
+    for i, (loc, err) in enumerate(located):
+        if err["type"] == "missing" and loc in covered:
+            continue
+        problems.append(doc.problem(loc, messages.get(i) or _message(err)))
     return problems
 
 
@@ -212,18 +624,98 @@ def _in_file(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def _message(err: Any) -> str:
+def _keys_at(tp: Any, loc: Loc) -> list[str] | None:
+    """The keys a model allows at `loc` (a pydantic location inside it), if it can be told."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _keys_at(get_args(tp)[0], loc)
+    if origin in (Union, types.UnionType):
+        members = [m for m in get_args(tp) if m is not type(None)]
+        if loc and isinstance(loc[0], str):
+            for member in members:
+                if loc[0] in (_tag(member), getattr(member, "__name__", None)):
+                    return _keys_at(member, loc[1:])
+        found = [keys for m in members if (keys := _keys_at(m, loc)) is not None]
+        return found[0] if len(found) == 1 else None
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        fields = {(f.alias or name): f for name, f in tp.model_fields.items()}
+        if not loc:
+            return list(fields)
+        part = loc[0]
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                return _keys_at(f.annotation, loc[1:])
+        return None
+    if not loc:
+        return None
+    args = get_args(tp)
+    if origin in (list, tuple, set, frozenset) and args and isinstance(loc[0], int):
+        return _keys_at(args[0], loc[1:])
+    if origin is dict and len(args) == 2:
+        return _keys_at(args[1], loc[1:])
+    return None
+
+
+def _tag(tp: Any) -> str | None:
+    if get_origin(tp) is Annotated:
+        for meta in tp.__metadata__:
+            if isinstance(meta, Tag):
+                return meta.tag
+    return None
+
+
+def _non_finite(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, float]]:
+    """Every NaN or infinity in a validated model (a plugin's option written ``nan``), with its
+    place. Models of floodwatch refuse them themselves; this is the net for every other."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, value
+    elif isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            key = info.alias or name
+            yield from _non_finite(getattr(value, name), (*loc, key))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*loc, i))
+
+
+_SHOW_FOUND = (
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+    "string_pattern_mismatch", "string_too_long", "enum", "multiple_of",
+)  # fmt: skip
+
+
+def _message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     found = err.get("input")
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; see the README for the keys allowed here)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "finite_number":
+        return f"expected a finite number, found {found}"
+    if kind == "too_short" and isinstance(found, list | dict) and not found:
+        least = err.get("ctx", {}).get("min_length", 1)
+        items = "one item" if least == 1 else f"{least} items"
+        return f"expected at least {items}, found an empty {_show(found)[2:]}"
+    if kind == "string_too_short":
+        return f"expected a non-empty text, found {_show(found)}"
     msg = str(err["msg"])
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind in _SHOW_FOUND:
         return f"{msg}, found {_show(found)}"
     return msg
+
+
+def clip(text: str, most: int = 40) -> str:
+    """`text` quoted for a message, shortened when long (a message stays one readable line)."""
+    shown_text = repr(text)
+    if len(shown_text) <= most:
+        return shown_text
+    return f"{shown_text[: most - 10]}... ({len(text)} characters)"
 
 
 def _show(value: Any) -> str:
@@ -233,4 +725,7 @@ def _show(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
-    return repr(value)
+    if isinstance(value, str):
+        return clip(value)
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}..."

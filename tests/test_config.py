@@ -76,11 +76,11 @@ def test_the_shipped_demo_config_passes() -> None:
 CASES = {
     "syntax error": (
         ("    hold: 1h\n", "    hold: 1h\n   bad: [\n"),
-        "{f}:23:4: YAML syntax error: while parsing a block collection: expected <block end>, but found '<block mapping start>'",
+        "{f}:23:4: YAML syntax error: this line is not indented like the lines above it: the keys of one mapping, and the items ('- ') of one list, must start in the same column",
     ),
     "unknown key": (
         ("    hold: 1h\n", "    hold: 1h\n    dedband: 0.5\n"),
-        "{f}:23:5: rules[0].dedband: unknown key (check the spelling; see the README for the keys allowed here)",
+        "{f}:23:5: rules[0].dedband: unknown key; did you mean 'deadband'?",
     ),
     "wrong type": (
         ("{level: yellow, value: 20}", "{level: yellow, value: twenty}"),
@@ -100,19 +100,19 @@ CASES = {
     ),
     "unknown station": (
         ('    station: "01589025"', '    station: "0158902"'),
-        "{f}:16:5: rules[0].station: unknown station '0158902'",
+        "{f}:16:5: rules[0].station: unknown station '0158902'; did you mean '01589025'?",
     ),
     "levels that do not rise": (
         ("value: 20}", "value: 17}"),
-        "{f}:19:5: rules[0].levels: levels must rise: yellow (17.0) is not above blue (18.0)",
+        "{f}:21:25: rules[0].levels[1].value: levels must rise: yellow (17) is not above blue (18)",
     ),
     "unknown role": (
         ("notify: [leader]", "notify: [leeder]"),
-        "{f}:28:18: escalation.default.steps[1].notify[0]: no rotation for role 'leeder' in the rosters (roles: leader, officer)",
+        "{f}:28:18: escalation.default.steps[1].notify[0]: no rotation for role 'leeder' in the rosters; did you mean 'leader'? (roles: leader, officer)",
     ),
     "unknown notifier type": (
         ("type: console", "type: consol"),
-        "{f}:31:5: notifiers[0].type: unknown notifier type 'consol' (console, jsonl)",
+        "{f}:31:5: notifiers[0].type: unknown notifier type 'consol'; did you mean 'console'? (console, jsonl)",
     ),
     "bad time zone": (
         ("office: 示范镇防汛办\n", "office: 示范镇防汛办\ntimezone: Asia/Beijing\n"),
@@ -126,6 +126,142 @@ CASES = {
         ("version: 1\n", ""),
         "{f}:1:1: version: required key is missing",
     ),
+    # the common YAML slips, explained with the fix (issue 8, item 6)
+    "a tab for indentation": (
+        ("    hold: 1h\n", "\thold: 1h\n"),
+        "{f}:22:1: YAML syntax error: tabs are not allowed for indentation in YAML: use spaces",
+    ),
+    "a tab after spaces": (
+        ("    hold: 1h\n", "    \thold: 1h\n"),
+        "{f}:22:5: YAML syntax error: tabs are not allowed for indentation in YAML: use spaces",
+    ),
+    "an unquoted ': ' inside a value": (
+        ("name: Patapsco River near", "name: Patapsco River: near"),
+        "{f}:6:25: YAML syntax error: a ': ' inside a value must be quoted, e.g. name: \"Patapsco River: near Catonsville, MD\"",
+    ),
+    "a quote never closed": (
+        ('    station: "01589025"', '    station: "01589025'),
+        '{f}:16:14: YAML syntax error: the quote (") opened here is never closed: end the value with "',
+    ),
+    "a bracket never closed": (
+        ("notify: [officer]", "notify: [officer"),
+        "{f}:26:17: YAML syntax error: the list opened with '[' here is not closed: found ':' at line 27 where ',' or ']' was expected",
+    ),
+    "two documents": (
+        ("notifiers:\n", "---\nnotifiers:\n"),
+        "{f}:29:1: YAML syntax error: a second YAML document ('---') in the file: a file holds one document",
+    ),
+    "two entries run together": (
+        (
+            "      - notify: [officer]\n      - after: 15m\n",
+            "      - notify: [officer]\n        after: 15m\n",
+        ),
+        "{f}:28:9: escalation.default.steps[0].notify: duplicate key (first given at line 26)",
+    ),
+    # misspellings: "did you mean", and one mistake gives one error (issue 8, item 6)
+    "a list heading lost": (
+        ("rules:\n", ""),
+        "{f}:14:5: feeds[1]: this entry has the keys of a rule, not of a feed: is the line 'rules:' above it missing?",
+    ),
+    "a misspelt top-level key": (
+        ("notifiers:\n", "notifier:\n"),
+        "{f}:29:1: notifier: unknown key; did you mean 'notifiers'?",
+    ),
+    "a misspelt plugin option": (
+        ("    fields:", "    feilds:"),
+        "{f}:12:5: feeds[0].feilds: unknown key; did you mean 'fields'?",
+    ),
+    "a misspelt feed interval": (
+        ("    type: http_json\n", "    type: http_json\n    intervall: 5m\n"),
+        "{f}:10:5: feeds[0].intervall: unknown key; did you mean 'interval'?",
+    ),
+    "a misspelt level": (
+        ("level: yellow", "level: yelow"),
+        "{f}:21:10: rules[0].levels[1].level: unknown level 'yelow'; did you mean 'yellow'? (levels are blue, yellow, orange, red; aliases 设防, FRZ, action, 警戒, WRZ, minor, flood, moderate, 保证, GRZ, major)",
+    ),
+    "a misspelt policy that rules use by default": (
+        ("  default:\n", "  defualt:\n"),
+        "{f}:24:3: escalation.defualt: escalation policy 'defualt' is used by nothing, and 'default', used by rules[0].escalation, silence.escalation, is not defined: did you mean 'default'?",
+    ),
+    "the first step delayed": (
+        ("      - notify: [officer]\n", "      - after: 5m\n        notify: [officer]\n"),
+        "{f}:26:9: escalation.default.steps[0].after: the first step pages at once: leave out its 'after'",
+    ),
+    "an empty list, at its key": (
+        (
+            "    levels:\n      - {level: blue, value: 18}\n      - {level: yellow, value: 20}\n",
+            "    levels: []\n",
+        ),
+        "{f}:19:5: rules[0].levels: expected at least one item, found an empty list",
+    ),
+    # numbers and durations that mean nothing (issue 8, item 5)
+    "a .nan threshold": (
+        ("value: 18}", "value: .nan}"),
+        "{f}:20:30: rules[0].levels[0].value: expected a finite number, found .nan",
+    ),
+    "nan written as text": (
+        ("value: 18}", "value: nan}"),
+        "{f}:20:23: rules[0].levels[0].value: expected a finite number, found nan",
+    ),
+    "an infinite threshold": (
+        ("value: 20}", "value: .inf}"),
+        "{f}:21:32: rules[0].levels[1].value: expected a finite number, found .inf",
+    ),
+    "an infinite limit": (
+        ("Catonsville, MD\n", "Catonsville, MD\n    min: -.inf\n"),
+        "{f}:7:10: stations[0].min: expected a finite number, found -.inf",
+    ),
+    "a plugin option written inf": (
+        ("    type: http_json\n", "    type: http_json\n    backoff: inf\n"),
+        "{f}:10:5: feeds[0].backoff: expected a finite number, found inf",
+    ),
+    "a feed polled every 0s": (
+        ("    type: http_json\n", "    type: http_json\n    interval: 0s\n"),
+        "{f}:10:5: feeds[0].interval: expected a duration longer than 0s, found '0s'",
+    ),
+    "a station expected every 0m": (
+        ("Catonsville, MD\n", "Catonsville, MD\n    expect_every: 0m\n"),
+        "{f}:7:5: stations[0].expect_every: expected a duration longer than 0s, found '0m'",
+    ),
+    "an outbox swept every 0s": (
+        ("notifiers:\n", "delivery: {sweep: 0s}\nnotifiers:\n"),
+        "{f}:29:12: delivery.sweep: expected a duration longer than 0s, found '0s'",
+    ),
+    "rosters reloaded every 0s": (
+        ("notifiers:\n", "duty: {reload_every: 0s}\nnotifiers:\n"),
+        "{f}:29:8: duty.reload_every: expected a duration longer than 0s, found '0s'",
+    ),
+    "a negative tick": (
+        ("notifiers:\n", "escalation_tick: -5s\nnotifiers:\n"),
+        "{f}:29:1: escalation_tick: expected a duration such as '15m', '1h' or '90s', found '-5s'",
+    ),
+    "a rainfall window of 0h": (
+        (
+            "rules:\n",
+            'rules:\n  - {id: r, type: rainfall, station: "01589025", cadence: 5m, levels: [{level: blue, over: {0h: 5}}]}\n',
+        ),
+        "{f}:15:93: rules[0].levels[0].over.0h: expected a window longer than 0s, found '0h'",
+    ),
+    "an enormous duration": (
+        ("hold: 1h", "hold: 99999999999d"),
+        "{f}:22:5: rules[0].hold: expected a duration of at most 366d, found '99999999999d'",
+    ),
+    "a backoff that doubles past any date": (
+        ("notifiers:\n", "delivery: {backoff: 2h}\nnotifiers:\n"),
+        "{f}:29:12: delivery.backoff: expected a duration of at most 1h, found '2h'",
+    ),
+    "an absurd speed": (
+        ("notifiers:\n", "clock: {start: 2018-05-27T14:30:00-05:00, speed: 1e308}\nnotifiers:\n"),
+        "{f}:29:43: clock.speed: Input should be less than or equal to 100000, found '1e308'",
+    ),
+    "an absurd silence factor": (
+        ("notifiers:\n", "silence: {factor: 1e9}\nnotifiers:\n"),
+        "{f}:29:11: silence.factor: Input should be less than or equal to 100, found '1e9'",
+    ),
+    "coverage checked for centuries": (
+        ("notifiers:\n", "duty: {coverage_days: 100000}\nnotifiers:\n"),
+        "{f}:29:8: duty.coverage_days: Input should be less than or equal to 366, found 100000",
+    ),
 }
 
 
@@ -138,8 +274,10 @@ def test_each_mistake_is_named_with_its_place(tmp_path: Path, case: str) -> None
     result = run_check(path, env)
     assert result.returncode == 1, result.stdout
     lines = result.stderr.splitlines()
-    assert expected.format(f=path) in lines, result.stderr
-    assert lines[-1].endswith("problem(s) found; nothing was changed.")
+    # one mistake, one line: exactly this problem, no follow-on errors
+    assert lines == [expected.format(f=path), "1 problem(s) found; nothing was changed."], (
+        result.stderr
+    )
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
@@ -175,3 +313,15 @@ def test_a_missing_file_is_a_checked_error(tmp_path: Path) -> None:
     result = run_check(tmp_path / "nowhere.yaml")
     assert result.returncode == 1
     assert f"{tmp_path / 'nowhere.yaml'}:1:1: file not found" in result.stderr
+
+
+def test_the_readme_examples_of_refused_files_are_real_messages() -> None:
+    """Each example line under "When a file is refused" is a line this table checks."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### When a file is refused", 1)[1]
+    block = section.split("```\n", 2)[1]
+    examples = block.splitlines()
+    assert len(examples) >= 5
+    checked = {expected.format(f="config/floodwatch.yaml") for _, expected in CASES.values()}
+    for line in examples:
+        assert line in checked, line

@@ -30,6 +30,7 @@ from floodwatch.config import (
     Station,
     Step,
     ThresholdRule,
+    Web,
 )
 from floodwatch.plugins import Registry
 
@@ -60,7 +61,7 @@ def test_every_command_and_option_is_in_the_readme(path: str, cmd: click.Command
 MODELS: list[type[BaseModel]] = [
     Settings, Level, Station, ThresholdRule, Step, EscalationPolicy, EscalationStep, Delivery,
     DemoClock, Silence, DutySettings, RainfallRule, RainStep, RiseRule, ForecastRule, Maintenance,
-    Outage, Heartbeat, Leader,
+    Outage, Heartbeat, Leader, Web,
 ]  # fmt: skip
 
 

@@ -149,7 +149,7 @@ def test_a_bad_edit_keeps_the_roster_in_force_and_pages_the_officer_once(
     assert result.outcome == "rejected"
     assert result.lines == (
         f"{path}:8:30: rotations[0].members[0]: unknown person 'li.mingg' "
-        "(not in the people of any roster file)",
+        "(not in the people of any roster file); did you mean 'li.ming'?",
     )
     assert app.roster.current is in_force and app.roster.version == 1
     told = pages(app)

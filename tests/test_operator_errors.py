@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.notify.dispatcher import Dispatcher
-from floodwatch.store.db import describe_database_error
+from floodwatch.store.db import describe_database_error, schema_head
 from floodwatch.store.models import PageRow
 
 from .helpers import demo_readings, fw, pages_in, write_config
@@ -70,7 +70,8 @@ def test_an_older_schema_is_named_with_the_fix(tmp_path: Path) -> None:
     result = fw("alerts", "--config", str(config))
     assert result.returncode == 1
     assert one_error_line(result.stderr) == (
-        f"error: {tmp_path / 'floodwatch.db'} has schema 0001, this floodwatch needs 0002; "
+        f"error: {tmp_path / 'floodwatch.db'} has schema 0001, this floodwatch needs "
+        f"{schema_head()}; "
         "run `floodwatch db upgrade`"
     )
 

@@ -167,3 +167,57 @@ def test_a_missing_file_is_a_located_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_rosters([tmp_path / "nowhere.yaml"], SHANGHAI)
     assert str(exc.value) == f"{tmp_path / 'nowhere.yaml'}:1:1: file not found"
+
+
+def test_a_file_with_a_bad_top_level_does_not_make_its_people_unknown_elsewhere(
+    tmp_path: Path,
+) -> None:
+    office = write(
+        tmp_path, "office.yaml",
+        """
+        version: 1
+        timezone: Asia/Beijing
+        people: [{id: a, name: 甲}]
+        rotations: [{role: leader, members: [a], anchor: 2026-06-01}]
+        """,
+    )  # fmt: skip
+    village = write(
+        tmp_path, "village.yaml",
+        """
+        version: 1
+        people: [{id: v, name: 村}]
+        rotations: [{role: village, members: [v, a], anchor: 2026-06-01}]
+        unavailable: [{person: a, from: 2026-06-02, to: 2026-06-03, reason: 出差}]
+        """,
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as exc:
+        load_rosters([office, village], SHANGHAI)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{office}:3:1: timezone: unknown time zone 'Asia/Beijing' (expected e.g. 'Asia/Shanghai')"
+    ]
+
+
+def test_an_unknown_id_is_one_problem_however_often_it_is_used(tmp_path: Path) -> None:
+    first = write(
+        tmp_path, "one.yaml",
+        """
+        version: 1
+        people: [{id: li.ming, name: 李明}, {id: b, name: 乙}]
+        rotations: [{role: leader, members: [li.mign, b], anchor: 2026-06-01}]
+        """,
+    )  # fmt: skip
+    second = write(
+        tmp_path, "two.yaml",
+        """
+        version: 1
+        unavailable:
+          - {person: li.mign, from: 2026-06-02, to: 2026-06-03, reason: 出差}
+          - {person: li.mign, from: 2026-07-02, to: 2026-07-03, reason: 出差}
+        """,
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as exc:
+        load_rosters([first, second], SHANGHAI)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{first}:4:38: rotations[0].members[0]: unknown person 'li.mign' (not in the people of "
+        f"any roster file); did you mean 'li.ming'? (also used at {second}:4, {second}:5)"
+    ]

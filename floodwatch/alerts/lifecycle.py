@@ -195,6 +195,37 @@ class AlertLifecycle:
             self.pages_written()
         return pages
 
+    def escalate_now(self, alert_id: int, by: str, via: str, now: datetime) -> int:
+        """A person asks that the alert go to the next step at once (an SMS ``3e``, keypress 2
+        on a call, the web button); returns pages queued."""
+        if via not in ACK_PATHS:
+            raise ValueError(f"unknown path {via!r}")
+        if by not in self.roster.current.people:
+            raise NotFound(f"unknown person {by!r}: not in the rosters")
+        pages = 0
+        with self.db.transaction() as session:
+            alert = session.get(AlertRow, alert_id, with_for_update=True)
+            if alert is None:
+                raise NotFound(f"no alert #{alert_id}")
+            if alert.state != "open":
+                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+            policy = self._policy(alert.policy)
+            step = escalation.advance(policy, alert.escalation_step, now)
+            alert.escalation_step = step.step
+            alert.next_escalation_at = None if alert.acknowledged_at else step.next_due
+            alert.updated_at = now
+            log.info("alert #%d escalated to step %d at once by %s (%s)", alert.id, step.step,
+                     by, via)  # fmt: skip
+            event = record(
+                session, now,
+                Escalated(alert=alert.id, station=alert.station, level=alert.level,
+                          step=step.step, repeat=step.repeat, by=by),
+            )  # fmt: skip
+            pages = self.outbox.page_alert(session, alert, event, "escalated", [step.page], now)
+        if pages:
+            self.pages_written()
+        return pages
+
     def next_escalation(self) -> datetime | None:
         """When the earliest pending escalation is due (replay steps its clock to it)."""
         with self.db.sessions() as session:

@@ -57,7 +57,7 @@ class Message:
     subject: str
     body: str
     alert_id: int | None = None
-    reply_code: str | None = None
+    reply_code: int | None = None
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ class Dispatcher:
             for page, delivery in zip(pages, deliveries, strict=True):
                 message = Message(
                     page.id, page.idempotency_key, page.person, page.address, page.language,
-                    page.subject, page.body,
+                    page.subject, page.body, page.alert_id, page.reply_code,
                 )  # fmt: skip
                 claims.append(
                     _Claim(message, page.channel, page.alert_id, page.attempts, delivery.id)

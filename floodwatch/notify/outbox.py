@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from floodwatch.config import EscalationStep, Station
 from floodwatch.events import NobodyOnDuty, PageQueued, PageSuppressed, Unreachable
-from floodwatch.notify.base import Notifier
+from floodwatch.notify import replies
+from floodwatch.notify.base import Notifier, capabilities_of
 from floodwatch.notify.templates import AlertFacts, render
 from floodwatch.office import Office
 from floodwatch.roster.holder import RosterHolder
@@ -99,12 +100,18 @@ class Outbox:
                     record(session, now, unreachable)
                     continue
                 subject, body = text(person.language)
+                code = None
+                if (
+                    about.alert is not None
+                    and capabilities_of(self.notifiers[channel]).acknowledges
+                ):
+                    code = replies.code_for(session, address, about.alert, now)
                 page = PageRow(
                     idempotency_key=f"{installation}:{event.id}:{person.id}:{channel}",
                     alert_id=about.alert, event_id=event.id, person=person.id,
                     role=r.role, channel=channel, address=address,
                     language=person.language, subject=subject, body=body, status="pending",
-                    attempts=0, created_at=now, next_attempt_at=now,
+                    attempts=0, created_at=now, next_attempt_at=now, reply_code=code,
                 )  # fmt: skip
                 session.add(page)
                 session.flush()

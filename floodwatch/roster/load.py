@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
 from floodwatch import yamlsource
 from floodwatch.config import TimeZone
 from floodwatch.durations import format_duration, parse_duration
-from floodwatch.errors import ConfigError, Problem
+from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
 from floodwatch.roster.model import (
     Assignment,
     Override,
@@ -32,8 +40,10 @@ from floodwatch.roster.model import (
     Span,
     Swap,
 )
+from floodwatch.yamlsource import AtKey
 
 M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -171,7 +181,9 @@ Text = Annotated[str, Field(min_length=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
 
 class RosterFile(_Strict):
@@ -200,7 +212,7 @@ class PersonEntry(_Strict):
     @model_validator(mode="after")
     def _one_way_to_give_phones(self) -> PersonEntry:
         if self.phone is not None and self.phones is not None:
-            raise ValueError("give phone (one number) or phones (a list), not both")
+            raise AtKey("phones", "give phone (one number) or phones (a list), not both")
         return self
 
 
@@ -219,14 +231,17 @@ class RotationEntry(_Strict):
     anchor: Day
     timezone: TimeZone | None = None
 
-    @model_validator(mode="after")
-    def _members(self) -> RotationEntry:
-        if not self.members:
-            raise ValueError("a rotation needs at least one member")
-        dupes = sorted({m for m in self.members if self.members.count(m) > 1})
-        if dupes:
-            raise ValueError(f"a member is listed twice: {', '.join(dupes)}")
-        return self
+    @field_validator("members")
+    @classmethod
+    def _members(cls, members: list[str]) -> list[str]:
+        if not members:
+            raise ValueError("a rotation needs at least one member, found none")
+        first: dict[str, int] = {}
+        for j, member in enumerate(members):
+            if member in first:
+                raise AtKey(j, f"{member} is listed twice (first at members[{first[member]}])")
+            first[member] = j
+        return members
 
 
 class SeasonEntry(_Strict):
@@ -238,11 +253,11 @@ class SeasonEntry(_Strict):
     @model_validator(mode="after")
     def _range(self) -> SeasonEntry:
         if isinstance(self.from_, tuple) != isinstance(self.to, tuple):
-            raise ValueError(
-                'give from and to both as month-day ("05-01", every year) or both as dates'
+            raise AtKey(
+                "to", 'give from and to both as month-day ("05-01", every year) or both as dates'
             )
         if isinstance(self.from_, date) and isinstance(self.to, date) and self.to < self.from_:
-            raise ValueError(f"to ({self.to}) is before from ({self.from_})")
+            raise AtKey("to", f"to ({self.to}) is before from ({self.from_})")
         return self
 
 
@@ -281,16 +296,17 @@ class OverrideEntry(_Strict):
         if not actions and self.with_ is None:
             raise ValueError("say what changes: replace (with with), add or remove")
         if len(actions) > 1:
-            raise ValueError(
+            raise AtKey(
+                actions[1],
                 f"one change per override, found {' and '.join(actions)}: "
-                "write one override for each change"
+                "write one override for each change",
             )
         if self.replace is not None and self.with_ is None:
-            raise ValueError("replace needs with: the person who takes the place")
+            raise AtKey("replace", "replace needs with: the person who takes the place")
         if self.with_ is not None and self.replace is None:
-            raise ValueError("with needs replace: the person whose place is taken")
+            raise AtKey("with", "with needs replace: the person whose place is taken")
         if self.replace is not None and self.replace == self.with_:
-            raise ValueError("replace and with name the same person")
+            raise AtKey("with", "replace and with name the same person")
         return self
 
 
@@ -319,6 +335,10 @@ class _Known:
     roles: set[str] = field(default_factory=set)
     rotation_roles: set[str] = field(default_factory=set)
     roles_declared: bool = False
+    # roles whose rotation or a season is invalid: who is on which shift cannot be worked out
+    # for them, so swaps are not checked against it (any role, when the role is not known)
+    shaky_roles: set[str] = field(default_factory=set)
+    all_shaky: bool = False
 
 
 def load_rosters(
@@ -346,6 +366,7 @@ def load_rosters(
             top = yamlsource.validate(RosterFile, doc)
         except ConfigError as exc:
             problems.extend(exc.problems)
+            _note_ids(doc.data, known)  # so other files' references to them are not errors too
             continue
         f = _File(doc, top, top.timezone or default_zone)
         known.roles_declared |= "roles" in doc.data
@@ -359,6 +380,15 @@ def load_rosters(
     return roster
 
 
+_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
+    "people": (PersonEntry, "a person"),
+    "roles": (RoleEntry, "a role"),
+    "rotations": (RotationEntry, "a rotation"),
+    "seasons": (SeasonEntry, "a season"),
+    "unavailable": (UnavailableEntry, "an unavailability"),
+    "swaps": (SwapEntry, "a swap"),
+    "overrides": (OverrideEntry, "an override"),
+}
 _ID_KEYS = {
     "people": ("id", "people"),
     "roles": ("id", "roles"),
@@ -366,27 +396,107 @@ _ID_KEYS = {
 }
 
 
+def _keys(model: type[BaseModel]) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()}
+
+
+def _raw_id(item: dict[Any, Any], section: str) -> str | None:
+    """The id an entry defines, from its raw data: also under a misspelt key (``rle: leader``)."""
+    key = _ID_KEYS[section][0]
+    value = item.get(key)
+    if isinstance(value, str):
+        return value
+    allowed = _keys(_SECTIONS[section][0])
+    for k, v in item.items():
+        if isinstance(k, str) and k not in allowed and close_matches(k, [key]):
+            return v if isinstance(v, str) else None
+    return None
+
+
+def _note_id(item: Any, section: str, known: _Known) -> None:
+    if section in _ID_KEYS and isinstance(item, dict):
+        ident = _raw_id(item, section)
+        if ident is not None:
+            getattr(known, _ID_KEYS[section][1]).add(ident)
+
+
+def _note_ids(data: dict[Any, Any], known: _Known) -> None:
+    """The ids a file defines, read from its raw data (for a file whose top level is invalid)."""
+    known.roles_declared |= "roles" in data
+    known.all_shaky = True
+    for section in _ID_KEYS:
+        items = data.get(section)
+        for item in items if isinstance(items, list) else []:
+            _note_id(item, section, known)
+
+
+def _misplaced(item: Any, section: str) -> str | None:
+    """The other section whose entries have the keys `item` has, if not those of `section`
+    (its own heading line was deleted, so it continues the list above)."""
+    if not isinstance(item, dict):
+        return None
+    keys = {k for k in item if isinstance(k, str)}
+    own = _keys(_SECTIONS[section][0])
+    if keys <= own:
+        return None
+    for other, (model, _) in _SECTIONS.items():
+        theirs = _keys(model)
+        if other != section and keys <= theirs and keys & (theirs - own):
+            return other
+    return None
+
+
 def _entries(f: _File, problems: list[Problem], known: _Known) -> None:
     """Validate each entry of each section, keeping the good ones and the ids of all."""
-    sections: list[tuple[str, type[BaseModel], list[Any]]] = [
-        ("people", PersonEntry, f.people),
-        ("roles", RoleEntry, f.roles),
-        ("rotations", RotationEntry, f.rotations),
-        ("seasons", SeasonEntry, f.seasons),
-        ("unavailable", UnavailableEntry, f.unavailable),
-        ("swaps", SwapEntry, f.swaps),
-        ("overrides", OverrideEntry, f.overrides),
-    ]
-    for name, model, out in sections:
-        for i, item in enumerate(getattr(f.top, name)):
-            if isinstance(item, dict):
-                key, ids = _ID_KEYS.get(name, ("", ""))
-                if key and isinstance(item.get(key), str):
-                    getattr(known, ids).add(item[key])
+    for name, (model, _) in _SECTIONS.items():
+        items = getattr(f.top, name)
+        out: list[Any] = getattr(f, name)
+        run: tuple[int, str] | None = None  # first of consecutive misplaced entries, their kind
+        for i, item in enumerate([*items, None]):
+            other = _misplaced(item, name) if i < len(items) else None
+            if run is not None and other != run[1]:
+                problems.append(_misplaced_problem(f, name, run, i))
+                run = None
+            if i == len(items):
+                break
+            if other is not None:
+                # one mistake (a heading line lost), one problem; its entries' ids are known
+                run = run or (i, other)
+                _note_id(item, other, known)
+                _note_shaky(item, other, known)
+                continue
+            _note_id(item, name, known)
             try:
                 out.append((i, yamlsource.validate(model, f.doc, (name, i), item)))
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                _note_shaky(item, name, known)
+
+
+def _misplaced_problem(f: _File, section: str, run: tuple[int, str], end: int) -> Problem:
+    first, other = run
+    what = _SECTIONS[other][1]
+    count = end - first
+    these = "this entry has" if count == 1 else f"this entry and the {count - 1} after it have"
+    message = (
+        f"{these} the keys of {what}, not of {_SECTIONS[section][1]}: "
+        f"is the line '{other}:' above it missing?"
+    )
+    return f.doc.problem((section, first), message)
+
+
+def _note_shaky(item: Any, section: str, known: _Known) -> None:
+    """An invalid rotation or season: who is on duty for its roles cannot be worked out."""
+    if section == "rotations" and isinstance(item, dict) and (role := _raw_id(item, section)):
+        known.shaky_roles.add(role)
+    elif section == "rotations":
+        known.all_shaky = True
+    elif section == "seasons":
+        staffing = item.get("staffing") if isinstance(item, dict) else None
+        if isinstance(staffing, dict) and staffing:
+            known.shaky_roles.update(str(role) for role in staffing)
+        else:
+            known.all_shaky = True
 
 
 def _merge(
@@ -400,7 +510,8 @@ def _merge(
     merger.swaps()
     zone = files[0].top.timezone if files and files[0].top.timezone else default_zone
     # who is on duty can only be worked out from valid rotations; the other checks run anyway
-    merger.overrides(None if problems else merger.roster(zone))
+    merger.overrides(None if problems or merger.unknown else merger.roster(zone))
+    problems.extend(merger.unknown_references())
     return None if problems else merger.roster(zone)
 
 
@@ -417,22 +528,53 @@ class _Merger:
         self.spans: dict[str, list[Span]] = {}
         self.swap_list: list[Swap] = []
         self.override_list: list[Override] = []
+        # an id used but defined nowhere is one mistake however often it is used: its uses
+        # are gathered here and reported once (see unknown_references)
+        self.unknown: dict[tuple[str, str], list[tuple[_File, Loc, str]]] = {}
+        self.misspelt_roles = self._misspelt_roles()
 
     def err(self, f: _File, loc: tuple[str | int, ...], message: str) -> None:
         self.problems.append(f.doc.problem(loc, message))
+
+    def _misspelt_roles(self) -> set[str]:
+        """Declared roles that a rotation names misspelt (reported there, with "did you mean"):
+        that they have no rotation is not a second mistake."""
+        if not self.known.roles_declared:
+            return set()
+        undeclared = self.known.rotation_roles - self.known.roles
+        return {m for r in undeclared for m in close_matches(r, self.known.roles)}
 
     def person_known(self, f: _File, loc: tuple[str | int, ...], person: str) -> bool:
         if person in self.people:
             return True
         if person not in self.known.people:  # else its entry is invalid and already reported
-            self.err(f, loc, f"unknown person {person!r} (not in the people of any roster file)")
+            hint = did_you_mean(person, self.known.people)
+            message = f"unknown person {person!r} (not in the people of any roster file){hint}"
+            self.unknown.setdefault(("person", person), []).append((f, loc, message))
         return False
 
     def rotation_for(self, f: _File, loc: tuple[str | int, ...], role: str) -> Rotation | None:
         rotation = self.rotations_by_role.get(role)
-        if rotation is None and role not in self.known.rotation_roles:
-            self.err(f, loc, f"no rotation for role {role!r}")
+        if (
+            rotation is None
+            and role not in self.known.rotation_roles
+            and role not in self.misspelt_roles
+        ):
+            hint = did_you_mean(role, self.known.rotation_roles)
+            message = f"no rotation for role {role!r}{hint}"
+            self.unknown.setdefault(("role", role), []).append((f, loc, message))
         return rotation
+
+    def unknown_references(self) -> list[Problem]:
+        """One problem per id used but defined nowhere, at its first use, naming the others."""
+        out = []
+        for uses in self.unknown.values():
+            f, loc, message = uses[0]
+            others = [g.where(other) for g, other, _ in uses[1:]]
+            if others:
+                message += f" (also used at {first_few(others)})"
+            out.append(f.doc.problem(loc, message))
+        return out
 
     def roster(self, zone: ZoneInfo) -> Roster:
         spans = {p: tuple(sorted(v, key=lambda s: s.start)) for p, v in self.spans.items()}
@@ -474,7 +616,7 @@ class _Merger:
                     continue
                 self.roles[r.id] = Role(r.id, r.name or "", r.description)
                 role_at[r.id] = f.where(("roles", i, "id"))
-                if r.id not in self.known.rotation_roles:
+                if r.id not in self.known.rotation_roles and r.id not in self.misspelt_roles:
                     self.err(
                         f, ("roles", i, "id"), f"nobody can fill role {r.id!r}: no rotation has it"
                     )
@@ -485,7 +627,11 @@ class _Merger:
                 ok = True
                 if self.known.roles_declared and r.role not in self.known.roles:
                     listed = ", ".join(sorted(self.roles)) or "none"
-                    msg = f"unknown role {r.role!r} (roles: {listed}); declare it under roles"
+                    hint = did_you_mean(r.role, self.known.roles)
+                    msg = (
+                        f"unknown role {r.role!r}{hint} (roles: {listed}; "
+                        "declare a new one under roles)"
+                    )
                     self.err(f, ("rotations", i, "role"), msg)
                     ok = False
                 if r.role in self.entries:
@@ -539,6 +685,10 @@ class _Merger:
                 if ok:
                     placed.append((f.where(("seasons", i, "from")), season))
                     self.season_list.append(season)
+                elif set(s.staffing) <= set(self.rotations_by_role):
+                    self.known.shaky_roles.update(s.staffing)
+                else:  # a misspelt role: the one meant is not known for sure
+                    self.known.all_shaky = True
         for role, rotation in self.rotations_by_role.items():
             relevant = tuple(s for s in self.season_list if role in s.staffing)
             self.rotations_by_role[role] = replace(rotation, seasons=relevant)
@@ -562,6 +712,12 @@ class _Merger:
             for i, s in f.swaps:
                 rotation = self.rotation_for(f, ("swaps", i, "role"), s.role)
                 if rotation is None:
+                    continue
+                if self.known.all_shaky or s.role in self.known.shaky_roles:
+                    # an invalid rotation or season changes who is on which shift: reported
+                    # there, not here again as "b is not on that shift"
+                    self.person_known(f, ("swaps", i, "first", "person"), s.first.person)
+                    self.person_known(f, ("swaps", i, "second", "person"), s.second.person)
                     continue
                 sides: list[tuple[str, int]] = []
                 for name, side in (("first", s.first), ("second", s.second)):

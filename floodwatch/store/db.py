@@ -97,7 +97,7 @@ class Database:
         revision = self.revision()
         if revision is None:
             raise NoDatabase(f"{self.where} has no floodwatch tables; run `floodwatch db upgrade`")
-        head = _head()
+        head = schema_head()
         if revision != head:
             raise NoDatabase(
                 f"{self.where} has schema {revision}, this floodwatch needs {head}; "
@@ -159,7 +159,7 @@ def describe_database_error(exc: SQLAlchemyError) -> str:
     return f"database error: {first}"
 
 
-def _head() -> str:
+def schema_head() -> str:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(cfg).get_current_head()

@@ -142,6 +142,10 @@ class PageRow(Base):
     next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # the short code the person answers with on a channel that carries answers (SMS: "3a")
+    reply_code: Mapped[int | None] = mapped_column(Integer)
+    # the page this one replaces after a permanent failure (the person's next contact)
+    failover_of: Mapped[int | None] = mapped_column(ForeignKey("pages.id"))
 
 
 class DeliveryRow(Base):
@@ -197,3 +201,52 @@ class LogEntryRow(Base):
     author: Mapped[str] = mapped_column(String(64))  # a person id, or "floodwatch"
     text: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReplyCodeRow(Base):
+    """Which alert a reply code stands for, per address (a phone number): GoAlert's scheme, a
+    small number per phone, reused once its alert is over."""
+
+    __tablename__ = "reply_codes"
+
+    address: Mapped[str] = mapped_column(String(200), primary_key=True)
+    code: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class AcknowledgementRow(Base):
+    """Each person's answer to an alert, whatever the path (an alert whose policy step says
+    `ack: all` is acknowledged when everyone paged in the step has answered)."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (UniqueConstraint("alert_id", "person", "step", name="uq_ack_person_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    person: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer)  # the escalation step the alert was at
+    via: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    """A person's token for the acknowledgement API (only its SHA-256 is kept)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class InboundRow(Base):
+    """A provider's request the web app has acted on (Twilio's MessageSid / CallSid and the
+    request's signature): a replayed request is refused, not acted on twice."""
+
+    __tablename__ = "inbound_requests"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
