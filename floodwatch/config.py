@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -76,6 +77,8 @@ class Level(Strict):
     grade: str
     cap_severity: Literal["Minor", "Moderate", "Severe", "Extreme"]
     aliases: list[str] = Field(default_factory=list)  # other names rules may use for it
+    # the escalation policy of alerts at this level (overrides the rule's `escalation`)
+    escalation: Name | None = None
 
 
 # Chinese water-level names (设防/警戒/保证, in hydrological databases FRZ/WRZ/GRZ) and NWS flood
@@ -264,11 +267,23 @@ class Silence(Strict):
 
 
 class EscalationStep(Strict):
-    """Page the people on duty in `notify` roles, `after` the previous step (0 for the first)."""
+    """Page the people on duty in `notify` roles and the named `people`, `after` the previous
+    step (0 for the first), over `channels` (None: every channel). `ack: any` (the default):
+    one answer acknowledges the alert for everyone; `ack: all`: everyone paged in the step must
+    answer. `fallback` channels are tried for a person whom every one of `channels` failed."""
 
     after: Duration = timedelta(0)
-    notify: list[Name] = Field(min_length=1)
-    channels: list[Name] | None = None
+    notify: list[Name] = Field(default_factory=list)
+    people: list[Name] = Field(default_factory=list)
+    channels: list[Name] | None = Field(default=None, min_length=1)
+    fallback: list[Name] = Field(default_factory=list)
+    ack: Literal["any", "all"] = "any"
+
+    @model_validator(mode="after")
+    def _someone(self) -> EscalationStep:
+        if not self.notify and not self.people:
+            raise AtKey(("notify",), "a step pages somebody: give `notify` roles or `people`")
+        return self
 
 
 class EscalationPolicy(Strict):
@@ -695,7 +710,12 @@ def _cross_check(
                 )
     for name, policy in s.escalation.items():
         for j, esc in enumerate(policy.steps):
-            for k, channel in enumerate(esc.channels or []):
-                loc = ("escalation", name, "steps", j, "channels", k)
-                refs.known("notifier", channel, loc, notifiers)
+            for key in ("channels", "fallback"):
+                for k, channel in enumerate(getattr(esc, key) or []):
+                    loc = ("escalation", name, "steps", j, key, k)
+                    refs.known("notifier", channel, loc, notifiers)
+    for i, level in enumerate(s.levels):
+        if level.escalation is not None:
+            loc = ("levels", i, "escalation")
+            refs.known("escalation policy", level.escalation, loc, policies)
     return problems + refs.problems()

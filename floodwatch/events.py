@@ -108,10 +108,14 @@ class Escalated(Event):
 @dataclass(frozen=True, kw_only=True)
 class Acknowledged(Event):
     type = "acknowledged"
-    doc = "a person took the alert on; escalation stops (`via`: cli, sms, voice or web)"
+    doc = (
+        "a person answered (`via`: cli, sms, voice or web); escalation stops, unless the step "
+        "says `ack: all` and `pending` still lists people who must answer"
+    )
     by: str
     role: str | None
     via: str
+    pending: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from floodwatch.roster import Roster, load_rosters
 
 def roster_problems(config: Config, roster: Roster) -> list[Problem]:
     """What in the config a roster fails to provide, placed at the config's lines: roles the
-    escalation policies page, people named as roster administrators."""
+    escalation policies page, people they name, people named as roster administrators."""
     settings, doc = config.settings, config.doc
     problems = []
     for name, policy in settings.escalation.items():
@@ -30,6 +30,13 @@ def roster_problems(config: Config, roster: Roster) -> list[Problem]:
                             f"no rotation for role {role!r} in the rosters{hint} (roles: {known})",
                         )
                     )
+    for name, policy in settings.escalation.items():
+        for j, step in enumerate(policy.steps):
+            for k, person in enumerate(step.people):
+                if person not in roster.people:
+                    hint = did_you_mean(person, roster.people)
+                    loc = ("escalation", name, "steps", j, "people", k)
+                    problems.append(doc.problem(loc, f"unknown person {person!r}{hint}"))
     for k, admin in enumerate(settings.duty.roster_admins):
         if admin not in roster.people:
             hint = did_you_mean(admin, roster.people)

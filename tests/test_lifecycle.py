@@ -74,7 +74,7 @@ def test_a_rise_after_an_acknowledgement_needs_a_fresh_one(
         "sun.hao", "cli", None,
     )  # fmt: skip
     [event] = events(app, "acknowledged")
-    assert event.data == {"by": "sun.hao", "role": "officer", "via": "cli"}
+    assert event.data == {"by": "sun.hao", "role": "officer", "via": "cli", "pending": []}
     clock.set(EST_1530 + timedelta(minutes=30))
     app.pipeline.ingest([r for r in FLOOD if r.observed_at <= clock.now()], clock.now())
     raised = the_alert(app)

@@ -36,7 +36,7 @@ from floodwatch.records import dutylog
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.store import Database
 from floodwatch.store.events import record
-from floodwatch.store.models import AlertRow, EventRow
+from floodwatch.store.models import AcknowledgementRow, AlertRow, EventRow, PageRow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ class AlertLifecycle:
     def apply(self, session: Session, c: Change, now: datetime) -> int:
         """Apply one change in the caller's transaction; returns pages written (the caller calls
         `pages_written` after its commit)."""
-        policy = self._policy(c.policy)
         alert = session.scalars(
             select(AlertRow).where(
                 AlertRow.station == c.station,
@@ -80,21 +79,27 @@ class AlertLifecycle:
             if alert is not None or c.level is None:
                 log.error("rule %s: %s with alert %s open; ignored", c.rule_id, c.transition, alert)
                 return 0
+            name = self.policy_for(c.level, c.policy)
+            policy = self._policy(name)
             alert = AlertRow(
                 rule_type=c.rule_type, station=c.station, parameter=c.parameter,
                 rule_id=c.rule_id, external_id=c.external_id, level=c.level, peak_level=c.level,
                 state="open", value=c.value, unit=c.unit, opened_at=now, updated_at=now,
-                policy=c.policy, escalation_step=0,
+                policy=name, escalation_step=0,
                 next_escalation_at=escalation.next_due(policy, 0, now),
             )  # fmt: skip
             session.add(alert)
             session.flush()
             event = self._changed(session, Transition.OPENED, alert, now, c)
-            return self.outbox.page_alert(session, alert, event, "opened", policy.steps[:1], now)
+            return self.outbox.page_alert(
+                session, alert, event, "opened", policy.steps[:1], now, step=0
+            )
 
+        policy = self._policy(alert.policy)
         alert.value, alert.unit, alert.updated_at = c.value, c.unit, now
         alert.external_id = c.external_id or alert.external_id
         told = escalation.steps_so_far(policy, alert.escalation_step)
+        step: int | None = None
         if c.transition is Transition.CLEARED:
             alert.state = "cleared"
             alert.cleared_at = now
@@ -106,14 +111,31 @@ class AlertLifecycle:
             alert.level = c.level
             if self._rank(c.level) > self._rank(alert.peak_level):
                 alert.peak_level = c.level
-            if c.transition is Transition.RAISED and alert.acknowledged_at is not None:
-                # a higher level needs a fresh acknowledgement; escalation resumes
-                alert.acknowledged_at = None
-                alert.acknowledged_by = None
-                alert.acknowledged_via = None
-                alert.next_escalation_at = escalation.next_due(policy, alert.escalation_step, now)
+            if c.transition is Transition.RAISED:
+                own = self.policy_for(c.level, alert.policy)
+                if own != alert.policy:  # the new level has a policy of its own: start it
+                    alert.policy, policy = own, self._policy(own)
+                    alert.escalation_step, step = 0, 0
+                    told = [*told, policy.steps[0]]
+                    alert.next_escalation_at = escalation.next_due(policy, 0, now)
+                if alert.acknowledged_at is not None:
+                    # a higher level needs a fresh acknowledgement; escalation resumes
+                    alert.acknowledged_at = None
+                    alert.acknowledged_by = None
+                    alert.acknowledged_via = None
+                    alert.next_escalation_at = escalation.next_due(
+                        policy, alert.escalation_step, now
+                    )
         event = self._changed(session, c.transition, alert, now, c)
-        return self.outbox.page_alert(session, alert, event, c.transition.value, told, now)
+        return self.outbox.page_alert(
+            session, alert, event, c.transition.value, told, now, step=step
+        )
+
+    def policy_for(self, level: str, default: str) -> str:
+        """The escalation policy of an alert at `level`: the level's own, else `default` (the
+        rule's, or the one the alert follows)."""
+        own = next((lv.escalation for lv in self.office.levels if lv.id == level), None)
+        return own if own is not None and own in self.policies else default
 
     def _changed(
         self, session: Session, t: Transition, alert: AlertRow, now: datetime, c: Change
@@ -189,7 +211,7 @@ class AlertLifecycle:
                               step=step.step, repeat=step.repeat),
                 )  # fmt: skip
                 pages += self.outbox.page_alert(
-                    session, alert, event, "escalated", [step.page], now
+                    session, alert, event, "escalated", [step.page], now, step=step.step
                 )
         if pages:
             self.pages_written()
@@ -221,7 +243,9 @@ class AlertLifecycle:
                 Escalated(alert=alert.id, station=alert.station, level=alert.level,
                           step=step.step, repeat=step.repeat, by=by),
             )  # fmt: skip
-            pages = self.outbox.page_alert(session, alert, event, "escalated", [step.page], now)
+            pages = self.outbox.page_alert(
+                session, alert, event, "escalated", [step.page], now, step=step.step
+            )
         if pages:
             self.pages_written()
         return pages
@@ -258,18 +282,44 @@ class AlertLifecycle:
                     f"alert #{alert_id} was already acknowledged by {alert.acknowledged_by} "
                     f"at {self.office.local(alert.acknowledged_at)}"
                 )
-            alert.acknowledged_at = now
-            alert.acknowledged_by = by
-            alert.acknowledged_via = via
-            alert.next_escalation_at = None
+            steps = self._policy(alert.policy).steps
+            step = steps[min(alert.escalation_step, len(steps) - 1)]  # a shorter policy now
+            answered = set(
+                session.scalars(
+                    select(AcknowledgementRow.person).where(
+                        AcknowledgementRow.alert_id == alert.id,
+                        AcknowledgementRow.step == alert.escalation_step,
+                    )
+                )
+            )
+            if by in answered:
+                raise FloodwatchError(f"{by} has already answered alert #{alert_id}")
+            session.add(AcknowledgementRow(alert_id=alert.id, person=by, via=via, at=now,
+                                           step=alert.escalation_step))  # fmt: skip
+            pending: list[str] = []
+            if step.ack == "all":  # everyone paged in this step must answer
+                paged = set(
+                    session.scalars(
+                        select(PageRow.person).where(
+                            PageRow.alert_id == alert.id, PageRow.step == alert.escalation_step
+                        )
+                    )
+                )
+                pending = sorted(paged - answered - {by})
+            if not pending:
+                alert.acknowledged_at = now
+                alert.acknowledged_by = by
+                alert.acknowledged_via = via
+                alert.next_escalation_at = None
             alert.updated_at = now
             duty = roster.on_duty(now)
             role = next((r for r, a in duty.assignments.items() if by in a.people), None)
-            log.info("alert #%d acknowledged by %s (%s)", alert.id, by, via)
+            log.info("alert #%d answered by %s (%s)%s", alert.id, by, via,
+                     f"; still to answer: {', '.join(pending)}" if pending else "")  # fmt: skip
             record(
                 session, now,
                 Acknowledged(alert=alert.id, station=alert.station, level=alert.level, by=by,
-                             role=role, via=via),
+                             role=role, via=via, pending=pending),
             )  # fmt: skip
             return alert
 

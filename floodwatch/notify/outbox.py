@@ -26,6 +26,9 @@ from floodwatch.store.models import AlertRow, EventRow, PageRow
 Renderer = Callable[[str], tuple[str, str]]  # language -> (subject, body)
 
 
+NAMED = "named"  # the role a person paged by name (a step's `people`) is paged in
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Whom to page and why: a person, the role they were paged in, and the channels to use
@@ -58,10 +61,11 @@ class Outbox:
 
     def page_alert(
         self, session: Session, alert: AlertRow, event: EventRow, message: str,
-        steps: Iterable[EscalationStep], now: datetime,
+        steps: Iterable[EscalationStep], now: datetime, step: int | None = None,
     ) -> int:  # fmt: skip
-        """Page everyone on duty in the steps' roles about an alert event (`message`: the
-        template, e.g. "opened", "escalated"); returns pages written.
+        """Page everyone on duty in the steps' roles, and the people they name, about an alert
+        event (`message`: the template, e.g. "opened", "escalated"); returns pages written.
+        `step` is the escalation step being paged (None: a change told to those paged so far).
 
         During a station's maintenance window nothing is paged: the event says so instead.
         """
@@ -74,12 +78,12 @@ class Outbox:
         recipients = self.on_duty(session, self.roster.current, steps, now, about)
         return self.page(
             session, event, recipients, lambda lang: render(message, lang, facts), now, about,
-            message,
+            message, step,
         )  # fmt: skip
 
     def page(
         self, session: Session, event: EventRow, recipients: Sequence[Recipient],
-        text: Renderer, now: datetime, about: About, cause: str,
+        text: Renderer, now: datetime, about: About, cause: str, step: int | None = None,
     ) -> int:  # fmt: skip
         """One page per (person, channel); returns how many were written. A page's idempotency
         key names the installation, the event, the person and the channel."""
@@ -111,7 +115,7 @@ class Outbox:
                     alert_id=about.alert, event_id=event.id, person=person.id,
                     role=r.role, channel=channel, address=address,
                     language=person.language, subject=subject, body=body, status="pending",
-                    attempts=0, created_at=now, next_attempt_at=now, reply_code=code,
+                    attempts=0, created_at=now, next_attempt_at=now, reply_code=code, step=step,
                 )  # fmt: skip
                 session.add(page)
                 session.flush()
@@ -135,8 +139,8 @@ class Outbox:
         self, session: Session, roster: Roster, steps: Iterable[EscalationStep], now: datetime,
         about: About,
     ) -> list[Recipient]:  # fmt: skip
-        """Everyone on duty in the steps' roles, in step order; a role with nobody on duty is
-        recorded as such."""
+        """Everyone on duty in the steps' roles and the people the steps name, in step order;
+        a role with nobody on duty is recorded as such."""
         duty = roster.on_duty(now)
         out: list[Recipient] = []
         for step in steps:
@@ -145,6 +149,7 @@ class Outbox:
                 if not people:
                     record(session, now, NobodyOnDuty(**_common(about), role=role))
                 out.extend(Recipient(role, roster.person(p), step.channels) for p in people)
+            out.extend(Recipient(NAMED, roster.person(p), step.channels) for p in step.people)
         return out
 
     def maintenance(self, station_id: str, now: datetime) -> str | None:

@@ -146,6 +146,8 @@ class PageRow(Base):
     reply_code: Mapped[int | None] = mapped_column(Integer)
     # the page this one replaces after a permanent failure (the person's next contact)
     failover_of: Mapped[int | None] = mapped_column(ForeignKey("pages.id"))
+    # the escalation step this page was sent for (opened: 0, escalated: the step reached)
+    step: Mapped[int | None] = mapped_column(Integer)
 
 
 class DeliveryRow(Base):
