@@ -7,11 +7,12 @@ only what it uses. Only the outer layer (CLI, service, replay) holds an `App`; t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from floodwatch.alerts.lifecycle import AlertLifecycle
 from floodwatch.alerts.orphans import Configured
@@ -27,7 +28,10 @@ from floodwatch.hooks import Hook
 from floodwatch.http import SessionFactory, default_session
 from floodwatch.ingest import Ingest
 from floodwatch.notify.base import Notifier
+from floodwatch.notify.dispatcher import Dispatcher
+from floodwatch.notify.failover import Failover
 from floodwatch.notify.outbox import Outbox
+from floodwatch.notify.receipts import Receipts
 from floodwatch.office import Office
 from floodwatch.pipeline import Pipeline
 from floodwatch.plugins import PluginContext, Registry
@@ -115,6 +119,27 @@ class App:
         )  # fmt: skip
 
     @cached_property
+    def failover(self) -> Failover:
+        return Failover(
+            self.notifiers, self.roster, self.config.settings.escalation, self.duty_messages
+        )
+
+    @cached_property
+    def receipts(self) -> Receipts:
+        """Providers' later word on accepted pages (Twilio's status callbacks); a page that
+        fails then goes to the person's next contact."""
+        return Receipts(self.db, self.config.settings.delivery, on_failed=self.failover.failed)
+
+    def dispatcher(self, node: str, **more: Any) -> Dispatcher:
+        """A dispatcher for this app's outbox: failed pages go to the next contact, unknown
+        ones to the officers (see notify.dispatcher for `more`)."""
+        return Dispatcher(
+            self.db, self.notifiers, self.config.settings.delivery, node,
+            speed=self.clock.speed, failed=self.failover.failed, unknown=self.failover.unknown,
+            written=self.pages_written, **more,
+        )  # fmt: skip
+
+    @cached_property
     def roster_reloader(self) -> RosterReloader:
         return RosterReloader(
             self.db, self.config, self.roster, self.duty_messages, self.pages_written
@@ -130,10 +155,12 @@ def build_app(
     http: SessionFactory = default_session,
     notifiers: Mapping[str, Notifier] | None = None,
     env: Mapping[str, str] | None = None,
+    twilio_http: Callable[[], Any] | None = None,
 ) -> App:
     """Load and validate everything; build feeds and notifiers. Nothing is started here.
 
     `notifiers`, when given, replaces the configured channels by name (replay captures pages).
+    `twilio_http` makes the HTTP client the Twilio channels send through (tests: a fake).
     """
     registry = registry or Registry.from_entry_points()
     config = load_config(config_path, PluginTypes(registry.feeds, registry.notifiers), env=env)
@@ -152,7 +179,7 @@ def build_app(
     web = settings.web
     context = PluginContext(
         base_dir=config.base_dir, clock=clock, http=http,
-        public_url=web.public_url.rstrip("/") if web else None,
+        public_url=web.public_url.rstrip("/") if web else None, twilio_http=twilio_http,
     )  # fmt: skip
     built_feeds: dict[str, Feed] = {
         f.name: registry.feeds[f.type](f.name, config.plugin_options[f"feeds.{f.name}"], context)

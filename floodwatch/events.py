@@ -185,6 +185,43 @@ class PageConfirmed(Attempt):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PageFailover(Event):
+    type = "page_failover"
+    doc = (
+        "a page failed for good, so the person's next contact is tried: `page` (on `channel`) "
+        "instead of `instead_of`"
+    )
+    to: str
+    role: str | None
+    channel: str
+    page: int
+    instead_of: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageUnknown(Event):
+    type = "page_unknown"
+    doc = (
+        "a page may or may not have gone out and its channel cannot resend safely: not resent; "
+        "the officers on duty are told"
+    )
+    to: str
+    role: str | None
+    channel: str
+    page: int
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonUnreachable(Event):
+    type = "person_unreachable"
+    doc = "every contact of a person failed: the officers on duty are paged with who and why"
+    to: str
+    role: str | None
+    reasons: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Unreachable(Event):
     type = "unreachable"
     doc = "a channel has no address for a person (e.g. no phone number): nothing was queued"
@@ -303,7 +340,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         Opened, Raised, Lowered, Cleared, Retired, Escalated, Acknowledged, WarningUpdated,
         WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, PageConfirmed,
-        Unreachable, NobodyOnDuty, PageSuppressed, Handover, HandoverReminder, CoverageGaps,
-        RosterReloaded, RosterRejected, FeedDegraded, FeedRecovered, FeedDown, DatabaseOutage,
+        PageFailover, PageUnknown, PersonUnreachable, Unreachable, NobodyOnDuty, PageSuppressed,
+        Handover, HandoverReminder, CoverageGaps, RosterReloaded, RosterRejected, FeedDegraded,
+        FeedRecovered, FeedDown, DatabaseOutage,
     )
 }  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -29,6 +29,9 @@ class PluginContext:
     # the web app's address as the outside world sees it (channels whose provider calls back:
     # Twilio's status callbacks and voice keypresses); None when no web app is configured
     public_url: str | None = None
+    # makes the twilio.http.HttpClient the Twilio channels send through (tests: a recording
+    # fake); None: the SDK's own. Given to build_app by its caller, never by a config file.
+    twilio_http: Callable[[], Any] | None = None
 
 
 class FeedPlugin(Protocol):

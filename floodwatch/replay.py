@@ -21,7 +21,6 @@ from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.durations import parse_duration
 from floodwatch.notify.base import DeliveryResult, Message, Outcome
-from floodwatch.notify.dispatcher import Dispatcher
 from floodwatch.readings import Reading
 from floodwatch.roster.model import Person
 from floodwatch.store.events import as_json
@@ -105,7 +104,7 @@ def replay(
 
 def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequence[AckSpec]) -> None:
     pipeline, lifecycle = app.pipeline, app.lifecycle
-    dispatcher = Dispatcher(app.db, app.notifiers, app.config.settings.delivery, node="replay")
+    dispatcher = app.dispatcher("replay", timer=lambda: clock.now().timestamp())
     end = readings[-1].observed_at
     pending_acks: list[tuple[datetime, str, int | None]] = [
         (a.at, a.who, None) for a in acks if a.at is not None

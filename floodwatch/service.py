@@ -30,7 +30,6 @@ from floodwatch.clock import ScaledClock
 from floodwatch.feeds.base import Feed, FeedError, Positioned
 from floodwatch.feeds.official import WarningFeed
 from floodwatch.health import LEADER, TICK, ping, poll_key
-from floodwatch.notify.dispatcher import Dispatcher
 from floodwatch.outage import OutageWatch
 from floodwatch.store import state
 from floodwatch.store.lease import Lease
@@ -48,7 +47,6 @@ class Service:
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         settings = app.config.settings
         self.pipeline = app.pipeline
-        self.dispatcher = Dispatcher(app.db, app.notifiers, settings.delivery, self.node)
         self.lease = Lease(app.db)
         self.leader = False
         self._resumed = False  # positioned feeds told where storage stands, since leading
@@ -56,6 +54,10 @@ class Service:
         self.outage = OutageWatch(
             app.db, settings.outage, app.roster, app.notifiers, app.office,
             lambda: self._installation,
+        )  # fmt: skip
+        self.dispatcher = app.dispatcher(
+            self.node, db_error=lambda exc: self.outage.failed(exc, app.clock.now()),
+            sent=self.wake,
         )  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=settings.timezone,
@@ -124,6 +126,7 @@ class Service:
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.dispatcher.shutdown()
         self.app.pages_written.disconnect(self.wake)
         self.lease.dispose()
         self.app.db.dispose()
@@ -321,7 +324,7 @@ class Service:
                     self._dirty = False
                 now = self.app.clock.now()
                 try:
-                    self.dispatcher.deliver_due(now)
+                    self._hand_over(now)
                 except SQLAlchemyError as exc:
                     self.outage.failed(exc, now)
                     with self._wake_lock:
@@ -336,6 +339,21 @@ class Service:
             with self._wake_lock:
                 self._dispatching = False
             raise
+
+    def _hand_over(self, now: datetime) -> None:
+        """Hand what the lanes admit to their workers (on the scheduler: each lane sends in
+        its own threads; without it, as in tests: here, one by one); then come back when a
+        lane's buckets allow more."""
+        if not self.scheduler.running:
+            self.dispatcher.deliver_due(now)
+            return
+        self.dispatcher.dispatch(now, self.app.clock.now)
+        wait = self.dispatcher.wait()
+        if wait is not None:
+            when = datetime.now(UTC) + timedelta(seconds=max(wait, 0.01))
+            job = self.scheduler.get_job("dispatch")
+            if job is not None and job.next_run_time and job.next_run_time > when:
+                self.scheduler.modify_job("dispatch", next_run_time=when)
 
     def wake(self) -> None:
         """Pages were committed: deliver now rather than at the next sweep."""

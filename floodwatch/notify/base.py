@@ -119,6 +119,16 @@ def limits_of(notifier: object) -> RateLimits:
     return declared if isinstance(declared, RateLimits) else NO_LIMITS
 
 
+def addresses_of(notifier: Notifier, person: Person) -> list[str]:
+    """Every address the channel has for a person, in the order to try them (a second phone
+    after the first): the notifier's `addresses_for`, else its one `address_for`."""
+    many = getattr(notifier, "addresses_for", None)
+    if callable(many):
+        return [str(a) for a in many(person)]
+    one = notifier.address_for(person)
+    return [one] if one is not None else []
+
+
 def sender_of(notifier: object, message: Message) -> str:
     """Which of the channel's senders a message goes out through (its per-sender bucket)."""
     sender_for = getattr(notifier, "sender_for", None)

@@ -49,6 +49,13 @@ class TokenBucket:
             self._tokens = min(float(self.limit.capacity), self._tokens + gained)
             self._at = now
 
+    def available(self, now: float) -> float:
+        """Tokens there now (0 while blocked)."""
+        if now < self._blocked_until:
+            return 0.0
+        self._refill(now)
+        return self._tokens
+
     def wait(self, now: float) -> float:
         """Seconds until a token is there (0: now)."""
         if now < self._blocked_until:

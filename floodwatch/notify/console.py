@@ -16,7 +16,7 @@ from floodwatch.roster.model import Person
 class ConsoleNotifier:
     """A screen cannot tell a page was shown before: a resend shows it again."""
 
-    capabilities = Capabilities(resend_safe=False, concurrency=1)
+    capabilities = Capabilities(resend_safe=False)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,59 +1,149 @@
-"""Deliver the outbox: claim due pages, record each attempt before and after the notifier call.
+"""Deliver the outbox: claim due pages lane by lane, record each attempt before and after the
+notifier call.
 
 A page is claimed with a conditional update (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so two
-dispatchers never send one page at the same time; a claim left by a crashed process expires
-after ``claim_timeout`` and the page is sent again with the same idempotency key.
+dispatchers never send one page at the same time, and only when its lane (notify.lanes) admits
+it: a free send slot and a token in each of the channel's buckets. A claim left by a crashed
+process expires after ``claim_timeout`` (real time) and the page is sent again with the same
+idempotency key.
+
+Outcomes: accepted and delivered succeed; retryable is tried again after a backoff that doubles
+with each attempt, jittered, and never sooner than the provider's `retry_after` (which also
+holds the lane's sender back); unknown is tried again only where the channel says a resend is
+safe, otherwise it stays unknown and the officers on duty are told; permanent, or every attempt
+used, fails the page and the person's next contact is tried (notify.failover). Pages queued for
+a channel that folds (a chat robot) beyond what its buckets allow now go out as one digest.
+
+`deliver_due` sends in the caller's thread (replay, tests, the CLI); `dispatch` hands sends to
+each lane's worker threads (the service).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from floodwatch.config import Delivery
 from floodwatch.events import PageFailed, PageRetry, PageSent
-from floodwatch.notify.base import DeliveryResult, Message, Notifier, Outcome
+from floodwatch.notify.base import (
+    DeliveryResult,
+    Message,
+    Notifier,
+    Outcome,
+    resend_is_safe,
+    sender_of,
+)
+from floodwatch.notify.lanes import Lane
+from floodwatch.roster import mask_phone
 from floodwatch.store import Database
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow, DeliveryRow, PageRow
 
 log = logging.getLogger(__name__)
 
+# what to do with a page that failed for good, or whose outcome is unknown (notify.failover)
+AfterPage = Callable[[Session, PageRow, datetime], int]
+
 
 @dataclass(frozen=True)
 class _Claim:
+    """One send: one page, or several folded into one digest message (`message`)."""
+
     message: Message
     channel: str
-    alert_id: int | None
-    attempt: int
-    delivery_id: int
+    sender: str
+    pages: tuple[tuple[int, int, int, int | None], ...]  # (page, attempt, delivery, alert)
 
 
 class Dispatcher:
     def __init__(
-        self, db: Database, notifiers: Mapping[str, Notifier], delivery: Delivery, node: str
-    ) -> None:
+        self, db: Database, notifiers: Mapping[str, Notifier], delivery: Delivery, node: str,
+        *, timer: Callable[[], float] = time.monotonic, speed: float = 1.0,
+        rng: random.Random | None = None, failed: AfterPage | None = None,
+        unknown: AfterPage | None = None, written: Callable[[], None] | None = None,
+        db_error: Callable[[SQLAlchemyError], None] | None = None,
+        sent: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         self.db = db
         self.notifiers = notifiers
         self.delivery = delivery
         self.node = node
+        self.timer = timer  # the lanes' time, for rate limits (monotonic seconds)
+        self.speed = speed  # simulated seconds per real second (the demo clock)
+        self.rng = rng or random.Random()
+        self.failed = failed
+        self.unknown = unknown
+        self.written = written or (lambda: None)  # pages were written (failover, notices)
+        self.db_error = db_error  # a send's outcome could not be recorded (the database)
+        self.sent = sent or (lambda: None)  # a lane worker is free again
+        self._lanes: dict[str, Lane] = {}
+        self._waiting: float | None = None
+
+    def lane(self, channel: str) -> Lane | None:
+        notifier = self.notifiers.get(channel)
+        if notifier is None:
+            return None
+        lane = self._lanes.get(channel)
+        if lane is None or lane.notifier is not notifier:
+            lane = self._lanes[channel] = Lane(channel, notifier, self.timer())
+        return lane
+
+    # -- sending -------------------------------------------------------------------------------
 
     def deliver_due(self, now: datetime, batch: int = 200) -> int:
-        """Send every page due at `now`; returns how many attempts were made."""
-        attempts = 0
+        """Send every page due at `now` that the lanes admit, in this thread; returns how many
+        sends were made (a digest counts once)."""
+        sends = 0
         while claims := self._claim(now, batch):
             for claim in claims:
                 self._deliver(claim, now)
-            attempts += len(claims)
-            if len(claims) < batch:
-                # Nothing else was due: asking again would only queue for the write lock
-                # behind the next ingest. Pages committed since come with their own wake-up.
-                break
-        return attempts
+            sends += len(claims)
+        return sends
+
+    def dispatch(self, now: datetime, clock: Callable[[], datetime], batch: int = 200) -> int:
+        """Claim what the lanes admit now and hand each send to its lane's workers; each
+        records its outcome when done (at `clock()`). Returns the sends handed over."""
+        claims = self._claim(now, batch)
+        for claim in claims:
+            lane = self.lane(claim.channel)
+            if lane is None:
+                self._deliver(claim, now)
+                continue
+            lane.executor().submit(self._deliver_in_lane, claim, clock)
+        return len(claims)
+
+    def _deliver_in_lane(self, claim: _Claim, clock: Callable[[], datetime]) -> None:
+        """A lane worker's send. If its outcome cannot be recorded, the claim expires and the
+        page goes again under the same idempotency key."""
+        try:
+            self._deliver(claim, None, clock)
+        except SQLAlchemyError as exc:
+            if self.db_error is not None:
+                self.db_error(exc)
+            else:
+                log.error("page(s) %s: outcome not recorded: %s", [p for p, *_ in claim.pages],
+                          str(exc).splitlines()[0])  # fmt: skip
+        except Exception:
+            log.exception("page(s) %s: outcome not recorded", [p for p, *_ in claim.pages])
+        finally:
+            self.sent()
+
+    def wait(self) -> float | None:
+        """Real seconds until a lane that has pages waiting could send again (None: none is
+        waiting on its buckets)."""
+        return self._waiting
+
+    def shutdown(self) -> None:
+        for lane in self._lanes.values():
+            lane.shutdown()
 
     def next_due(self) -> datetime | None:
         """When the earliest pending page (a retry waiting for its backoff) is due."""
@@ -65,101 +155,197 @@ class Dispatcher:
                 .limit(1)
             )
 
-    def _claim(self, now: datetime, batch: int) -> list[_Claim]:
-        stale = now - self.delivery.claim_timeout
-        with self.db.transaction() as session:
-            pages = session.scalars(
-                select(PageRow)
-                .where(
-                    or_(
-                        and_(PageRow.status == "pending", PageRow.next_attempt_at <= now),
-                        and_(PageRow.status == "sending", PageRow.claimed_at <= stale),
-                    )
-                )
-                .order_by(PageRow.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            ).all()
-            deliveries = []
-            for page in pages:
-                if page.status == "sending":
-                    log.warning(
-                        "page #%d: claim by %s expired; sending again", page.id, page.claimed_by
-                    )
-                page.status = "sending"
-                page.claimed_at = now
-                page.claimed_by = self.node
-                page.attempts += 1
-                delivery = DeliveryRow(
-                    page_id=page.id, attempt=page.attempts, started_at=now, node=self.node
-                )
-                session.add(delivery)
-                deliveries.append(delivery)
-            session.flush()  # one flush for the batch: it gives every delivery its id
-            claims = []
-            for page, delivery in zip(pages, deliveries, strict=True):
-                message = Message(
-                    page.id, page.idempotency_key, page.person, page.address, page.language,
-                    page.subject, page.body, page.alert_id, page.reply_code,
-                )  # fmt: skip
-                claims.append(
-                    _Claim(message, page.channel, page.alert_id, page.attempts, delivery.id)
-                )
-            return claims
+    # -- claiming ------------------------------------------------------------------------------
 
-    def _deliver(self, claim: _Claim, now: datetime) -> None:
-        notifier = self.notifiers.get(claim.channel)
-        if notifier is None:
-            result = DeliveryResult(Outcome.PERMANENT, f"no notifier named {claim.channel!r}")
-        else:
-            try:
-                result = notifier.send(claim.message)
-            except Exception as exc:  # a channel's bug must not stop the other pages
-                log.exception(
-                    "notifier %s crashed on page #%d", claim.channel, claim.message.page_id
+    def _claim(self, now: datetime, batch: int) -> list[_Claim]:
+        stale = now - self.delivery.claim_timeout * self.speed  # claim_timeout is real time
+        due = or_(
+            and_(PageRow.status == "pending", PageRow.next_attempt_at <= now),
+            and_(PageRow.status == "sending", PageRow.claimed_at <= stale),
+        )
+        waiting: list[float] = []
+        claims: list[_Claim] = []
+        with self.db.transaction() as session:
+            channels = list(
+                session.scalars(select(PageRow.channel).where(due).distinct().limit(1000))
+            )
+            for channel in sorted(channels):
+                lane = self.lane(channel)
+                slots = lane.free_slots() if lane is not None else batch
+                if slots <= 0:
+                    continue
+                pages = session.scalars(
+                    select(PageRow)
+                    .where(due, PageRow.channel == channel)
+                    .order_by(PageRow.id)
+                    .limit(batch if lane is None or lane.foldable else min(batch, slots * 4))
+                    .with_for_update(skip_locked=True)
+                ).all()
+                claims += self._admit(session, lane, channel, list(pages), slots, now, waiting)
+            session.flush()
+        self._waiting = min(waiting) if waiting else None
+        return claims
+
+    def _admit(
+        self, session: Session, lane: Lane | None, channel: str, pages: list[PageRow],
+        slots: int, now: datetime, waiting: list[float],
+    ) -> list[_Claim]:  # fmt: skip
+        """Claim the pages the lane admits now (folding a robot's surplus into one)."""
+        out: list[_Claim] = []
+        if lane is None:  # no such notifier: claimed, to be recorded as a permanent failure
+            return [self._take(session, [p], channel, "", now) for p in pages]
+        tick = self.timer()
+        by_sender: dict[str, list[PageRow]] = {}
+        for page in pages:
+            by_sender.setdefault(sender_of(lane.notifier, _message(page)), []).append(page)
+        for sender, group in by_sender.items():
+            room = lane.tokens_now(sender, tick) if lane.foldable and len(group) > 1 else 0
+            if 0 < room < len(group):  # more than the robot takes now: the rest in one digest
+                sends = [[p] for p in group[: room - 1]] + [group[room - 1 :]]
+            else:
+                sends = [[p] for p in group]
+            for send in sends:
+                if len(out) >= slots:
+                    break
+                wait = lane.admit(sender, send[0].address, tick)
+                if wait > 0:
+                    waiting.append(wait)
+                    break  # this sender's pages keep their order: none jumps the queue
+                out.append(self._take(session, send, channel, sender, now, lane))
+        lane.started(len(out))
+        return out
+
+    def _take(
+        self, session: Session, pages: list[PageRow], channel: str, sender: str,
+        now: datetime, lane: Lane | None = None,
+    ) -> _Claim:  # fmt: skip
+        taken = []
+        for page in pages:
+            if page.status == "sending":
+                log.warning(
+                    "page #%d: claim by %s expired; sending again", page.id, page.claimed_by
                 )
-                result = DeliveryResult(Outcome.UNKNOWN, f"notifier crashed: {exc!r}")
-        self._record(claim, result, now)
+            page.status = "sending"
+            page.claimed_at = now
+            page.claimed_by = self.node
+            page.attempts += 1
+            delivery = DeliveryRow(
+                page_id=page.id, attempt=page.attempts, started_at=now, node=self.node
+            )
+            session.add(delivery)
+            taken.append((page, delivery))
+        session.flush()  # one flush gives the deliveries their ids
+        messages = [_message(p) for p in pages]
+        message = messages[0]
+        if len(messages) > 1 and lane is not None:
+            message = lane.notifier.fold(messages)  # type: ignore[attr-defined]
+            log.info("%d pages for %s folded into one digest", len(messages), channel)
+        return _Claim(
+            message, channel, sender,
+            tuple((p.id, p.attempts, d.id, p.alert_id) for p, d in taken),
+        )  # fmt: skip
+
+    # -- one send ------------------------------------------------------------------------------
+
+    def _deliver(
+        self, claim: _Claim, now: datetime | None, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        lane = self.lane(claim.channel)
+        notifier = self.notifiers.get(claim.channel)
+        try:
+            if notifier is None:
+                result = DeliveryResult(Outcome.PERMANENT, f"no notifier named {claim.channel!r}")
+            else:
+                try:
+                    result = notifier.send(claim.message)
+                except Exception as exc:  # a channel's bug must not stop the other pages
+                    log.exception(
+                        "notifier %s crashed on page #%d", claim.channel, claim.message.page_id
+                    )
+                    result = DeliveryResult(Outcome.UNKNOWN, f"notifier crashed: {exc!r}")
+            if result.retry_after and lane is not None:
+                tick = self.timer()
+                lane.block(claim.sender, tick + result.retry_after, tick)
+        finally:
+            if lane is not None:
+                lane.finished(1)
+        self._record(claim, result, now if now is not None else clock() if clock else _never())
 
     def _record(self, claim: _Claim, result: DeliveryResult, now: datetime) -> None:
         d = self.delivery
+        written = 0
+        resend_safe = resend_is_safe(self.notifiers.get(claim.channel))
         with self.db.transaction() as session:
-            page = session.get(PageRow, claim.message.page_id, with_for_update=True)
-            delivery = session.get(DeliveryRow, claim.delivery_id)
-            # read before anything changes, so that reading it does not flush half the record
-            alert = session.get(AlertRow, claim.alert_id) if claim.alert_id else None
-            if page is None or delivery is None:  # only a hand-edited database gets here
-                log.error("page #%d: its rows are gone; outcome %s not recorded",
-                          claim.message.page_id, result.outcome.value)  # fmt: skip
-                return
-            delivery.finished_at = now
-            delivery.outcome = result.outcome.value
-            delivery.detail = result.detail or None
-            delivery.provider_id = result.provider_id
-            page.claimed_at = None
-            page.claimed_by = None
-            event: type[PageSent | PageFailed | PageRetry]
-            if result.outcome.succeeded:
-                page.status = result.outcome.value
-                event = PageSent
-            elif result.outcome is Outcome.PERMANENT or page.attempts >= d.max_attempts:
-                page.status = "failed"
-                event = PageFailed
-            else:  # retryable, or unknown: sent again under the same idempotency key
-                page.status = "pending"
-                page.next_attempt_at = now + d.backoff * (2 ** (page.attempts - 1))
-                event = PageRetry
-            if event is not PageSent:
-                log.warning(
-                    "page #%d to %s via %s: %s (%s)", page.id, page.person, page.channel,
-                    result.outcome.value, result.detail,
-                )  # fmt: skip
-            record(
-                session, now,
-                event(
-                    alert=claim.alert_id, station=alert.station if alert else None,
-                    level=alert.level if alert else None, to=page.person, role=page.role,
-                    channel=page.channel, page=page.id, attempt=claim.attempt,
-                    outcome=result.outcome.value, detail=result.detail or None,
-                ),
-            )  # fmt: skip
+            for page_id, attempt, delivery_id, alert_id in claim.pages:
+                page = session.get(PageRow, page_id, with_for_update=True)
+                delivery = session.get(DeliveryRow, delivery_id)
+                # read before anything changes, so that reading it does not flush half the record
+                alert = session.get(AlertRow, alert_id) if alert_id else None
+                if page is None or delivery is None:  # only a hand-edited database gets here
+                    log.error("page #%d: its rows are gone; outcome %s not recorded",
+                              page_id, result.outcome.value)  # fmt: skip
+                    continue
+                delivery.finished_at = now
+                delivery.outcome = result.outcome.value
+                delivery.detail = result.detail or None
+                delivery.provider_id = result.provider_id
+                page.claimed_at = None
+                page.claimed_by = None
+                outcome = result.outcome
+                event: type[PageSent | PageFailed | PageRetry] | None
+                if outcome.succeeded:
+                    page.status, event = outcome.value, PageSent
+                elif outcome is Outcome.UNKNOWN and not resend_safe:
+                    page.status, event = "unknown", None
+                elif outcome is Outcome.PERMANENT or page.attempts >= d.max_attempts:
+                    page.status, event = "failed", PageFailed
+                else:  # retryable, or unknown where a resend is safe: the same idempotency key
+                    page.status, event = "pending", PageRetry
+                    page.next_attempt_at = now + self._backoff(page.attempts, result.retry_after)
+                if event is not PageSent:
+                    log.warning(
+                        "page #%d to %s via %s: %s (%s%s)", page.id, _masked(page.person),
+                        page.channel, outcome.value, result.detail,
+                        f", code {result.provider_code}" if result.provider_code else "",
+                    )  # fmt: skip
+                if event is not None:
+                    record(
+                        session, now,
+                        event(
+                            alert=alert_id, station=alert.station if alert else None,
+                            level=alert.level if alert else None, to=page.person,
+                            role=page.role, channel=page.channel, page=page.id,
+                            attempt=attempt, outcome=outcome.value,
+                            detail=result.detail or None,
+                        ),
+                    )  # fmt: skip
+                if page.status == "failed" and self.failed is not None:
+                    written += self.failed(session, page, now)
+                elif page.status == "unknown" and self.unknown is not None:
+                    written += self.unknown(session, page, now)
+        if written:
+            self.written()
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """Doubling with each attempt, jittered (half fixed, half random, so that pages failed
+        together do not come back together), and never sooner than the provider asked."""
+        base: timedelta = self.delivery.backoff * (2 ** (attempts - 1))
+        wait: timedelta = base / 2 + base / 2 * self.rng.random()
+        if retry_after is not None:
+            wait = max(wait, timedelta(seconds=retry_after * self.speed))
+        return wait
+
+
+def _message(page: PageRow) -> Message:
+    return Message(
+        page.id, page.idempotency_key, page.person, page.address, page.language,
+        page.subject, page.body, page.alert_id, page.reply_code,
+    )  # fmt: skip
+
+
+def _masked(who: str) -> str:
+    return mask_phone(who) if who.startswith("+") else who
+
+
+def _never() -> datetime:
+    raise RuntimeError("a send recorded without a time")

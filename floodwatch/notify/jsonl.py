@@ -17,7 +17,7 @@ class JsonlNotifier:
     """Writes one JSON object per page. A page already in the file (same idempotency key) is
     not written again, so a resend after a crash delivers it exactly once."""
 
-    capabilities = Capabilities(resend_safe=True, concurrency=1)
+    capabilities = Capabilities(resend_safe=True)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -189,6 +189,11 @@ _DUTY: dict[str, dict[str, tuple[str, str]]] = {
         "handover_reminder": ("【值班提醒】", "您将于{at}开始值班（{role}），至{until}。"),
         "coverage_gaps": ("【排班缺口】", "排班表在未来几天有以下缺口，请尽快安排："),
         "roster_rejected": ("【排班表有误】", "修改后的排班表未生效，仍按原排班执行。错误："),
+        "unreachable": ("【无法联系】", "以下人员的所有联系方式均未送达，请设法联系："),
+        "page_unknown": (
+            "【呼叫状态不明】",
+            "以下呼叫可能未送达，且该渠道无法安全重发，请核实：",
+        ),
         "feed_down": (
             "【数据源中断】",
             "数据源{names}自{at}起不可用，已超过测站的报送间隔。原因：",
@@ -219,6 +224,14 @@ _DUTY: dict[str, dict[str, tuple[str, str]]] = {
         "roster_rejected": (
             "[Roster rejected]",
             "The edited roster did not take effect; the previous one stays in force. Errors:",
+        ),
+        "unreachable": (
+            "[Could not reach]",
+            "Every contact of this person failed; please reach them another way:",
+        ),
+        "page_unknown": (
+            "[Page may not have gone out]",
+            "This page may or may not have gone out, and its channel cannot resend safely:",
         ),
         "feed_down": (
             "[Feed down]",

@@ -1,0 +1,102 @@
+"""Delivery lanes: one per notifier, with its own concurrency and token buckets (per notifier,
+per sender, per target), so a slow or throttled channel never holds another back. A lane
+admits a page only when all its buckets have a token and a send slot is free; the dispatcher
+claims only what its lanes admit.
+
+Time is the lane's own (monotonic seconds in the service, simulated seconds in replay): rate
+limits are the providers', in real time. Buckets are per node: with several nodes, each keeps
+the provider's limit on its own (say the limits per node accordingly).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from floodwatch.notify.base import Notifier, capabilities_of, limits_of
+from floodwatch.notify.buckets import Limit, TokenBucket, take_all
+
+
+class Lane:
+    def __init__(self, channel: str, notifier: Notifier, now: float) -> None:
+        self.channel = channel
+        self.notifier = notifier
+        self.capabilities = capabilities_of(notifier)
+        self.limits = limits_of(notifier)
+        self.foldable = callable(getattr(notifier, "fold", None))
+        self._whole = self._bucket(self.limits.notifier, now)
+        self._senders: dict[str, TokenBucket] = {}
+        self._targets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    @staticmethod
+    def _bucket(limit: Limit | None, now: float) -> TokenBucket | None:
+        return TokenBucket(limit, now) if limit is not None else None
+
+    def _sender(self, sender: str, now: float) -> TokenBucket | None:
+        if self.limits.sender is None:
+            return None
+        if sender not in self._senders:
+            self._senders[sender] = TokenBucket(self.limits.sender, now)
+        return self._senders[sender]
+
+    def _target(self, target: str, now: float) -> TokenBucket | None:
+        if self.limits.target is None:
+            return None
+        if target not in self._targets:
+            self._targets[target] = TokenBucket(self.limits.target, now)
+        return self._targets[target]
+
+    def admit(self, sender: str, target: str, now: float) -> float:
+        """Take a token for a send from `sender` to `target`: 0.0 when taken, else the seconds
+        until one could be."""
+        with self._lock:
+            buckets = [self._whole, self._sender(sender, now), self._target(target, now)]
+            return take_all([b for b in buckets if b is not None], now)
+
+    def tokens_now(self, sender: str, now: float) -> int:
+        """How many sends the channel's and `sender`'s buckets allow at once now: how many
+        pages a robot can take before the rest must be folded into a digest."""
+        with self._lock:
+            buckets = [b for b in (self._whole, self._sender(sender, now)) if b is not None]
+            return min((int(b.available(now)) for b in buckets), default=1_000_000)
+
+    def block(self, sender: str, until: float, now: float) -> None:
+        """The provider said to wait (Retry-After, DingTalk's ten minutes): no send from this
+        sender (or, on a channel without senders, on the channel) before `until`."""
+        with self._lock:
+            bucket = self._sender(sender, now)
+            if bucket is None:
+                if self._whole is None:  # no limit declared, yet the provider asks to wait
+                    self._whole = TokenBucket(Limit(rate=1_000_000, per=1.0), now)
+                bucket = self._whole
+            bucket.block(until)
+
+    # -- concurrency ---------------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        with self._lock:
+            return max(0, self.capabilities.concurrency - self._in_flight)
+
+    def started(self, n: int = 1) -> None:
+        with self._lock:
+            self._in_flight += n
+
+    def finished(self, n: int = 1) -> None:
+        with self._lock:
+            self._in_flight -= n
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.capabilities.concurrency,
+                    thread_name_prefix=f"lane-{self.channel}",
+                )
+            return self._executor
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
