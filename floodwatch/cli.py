@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from floodwatch import __version__
+from floodwatch import __version__, logmask
 from floodwatch.app import App, build_app, check
 from floodwatch.cli_common import config_option, reports_errors
 from floodwatch.cli_roster import roster
@@ -42,6 +44,7 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logmask.install()
     if not verbose:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -289,13 +292,102 @@ def upgrade(config_path: Path) -> None:
 
 
 @main.command()
-def plugins() -> None:
-    """List installed feed and notifier plugins (built-ins are registered the same way)."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def plugins(as_json: bool) -> None:
+    """List installed feed and notifier plugins with their options (built-ins are registered
+    the same way as third-party packages)."""
     registry = Registry.from_entry_points()
-    for group, names in ((FEEDS_GROUP, registry.feeds), (NOTIFIERS_GROUP, registry.notifiers)):
+    out: dict[str, dict[str, Any]] = {}
+    for group, kinds in ((FEEDS_GROUP, registry.feeds), (NOTIFIERS_GROUP, registry.notifiers)):
+        out[group] = {}
+        for name in sorted(kinds):
+            options = {
+                key: {"type": _type_name(field.annotation), "required": field.is_required(),
+                      "default": None if field.is_required() else repr(field.get_default(
+                          call_default_factory=True)),
+                      "description": field.description or ""}
+                for key, field in kinds[name].Options.model_fields.items()
+            }  # fmt: skip
+            out[group][name] = {"origin": registry.origins[f"{group}:{name}"], "options": options}
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for group, entries in out.items():
         click.echo(f"{group}:")
-        for name in sorted(names):
-            click.echo(f"  {name:<12} {registry.origins[f'{group}:{name}']}")
+        for name, entry in entries.items():
+            click.echo(f"  {name:<12} {entry['origin']}")
+            for key, o in entry["options"].items():
+                needs = "required" if o["required"] else f"default {o['default']}"
+                about = f"  {o['description']}" if o["description"] else ""
+                click.echo(f"      {key}: {o['type']} ({needs}){about}")
+
+
+def _type_name(annotation: Any) -> str:
+    """An option's type as an administrator reads it: "str", "int | None", "secret"."""
+    generic = getattr(annotation, "__args__", None) is not None
+    text = str(annotation) if generic else getattr(annotation, "__name__", str(annotation))
+    if "SecretStr" in text:
+        return "secret (${ENV})" + (" | None" if "None" in text else "")
+    text = re.sub(r"\b(?:typing|pydantic\.types|[a-z_]+(?:\.[a-z_]+)*)\.(?=[A-Za-z])", "", text)
+    return re.sub(r"Annotated\[([^,\]]+)[^\]]*\]", r"\1", text)
+
+
+@main.command(name="send-test")
+@config_option
+@click.option("--channel", required=True, help="The notifier's name in the config.")
+@click.option("--to", "person_id", required=True, help="A person id in the rosters.")
+@reports_errors
+def send_test(config_path: Path, channel: str, person_id: str) -> None:
+    """Send a test page to a person on one channel now, and print what became of it."""
+    from floodwatch.notify.base import Message
+    from floodwatch.notify.templates import test_message
+
+    app = build_app(config_path)
+    notifier = app.notifiers.get(channel)
+    if notifier is None:
+        raise click.BadParameter(
+            f"no notifier named {channel!r} (notifiers: {', '.join(app.notifiers)})",
+            param_hint="--channel",
+        )
+    roster = app.roster.current
+    person = roster.people.get(person_id)
+    if person is None:
+        raise FloodwatchError(f"unknown person {person_id!r}: not in the rosters")
+    address = notifier.address_for(person)
+    if address is None:
+        raise FloodwatchError(f"{channel} has no address for {person_id}")
+    now = app.clock.now()
+    subject, body = test_message(person.language, app.office.name, app.office.local(now), channel)
+    key = f"test:{uuid.uuid4().hex}:{person.id}:{channel}"
+    result = notifier.send(Message(0, key, person.id, address, person.language, subject, body))
+    masked = logmask.mask(address)
+    code = f", code {result.provider_code}" if result.provider_code else ""
+    ref = f", id {result.provider_id}" if result.provider_id else ""
+    click.echo(f"{channel} -> {person_id} ({masked}): {result.outcome.value}"
+               f"{': ' + result.detail if result.detail else ''}{code}{ref}")  # fmt: skip
+    if not result.outcome.succeeded:
+        sys.exit(1)
+
+
+@main.group()
+def user() -> None:
+    """People's access: tokens for the acknowledgement API."""
+
+
+@user.command()
+@config_option
+@click.argument("person_id", metavar="PERSON")
+@reports_errors
+def token(config_path: Path, person_id: str) -> None:
+    """Issue PERSON a new API token (their earlier one stops working); shown once."""
+    from floodwatch import tokens
+
+    app = build_app(config_path)
+    app.db.require()
+    if person_id not in app.roster.current.people:
+        raise FloodwatchError(f"unknown person {person_id!r}: not in the rosters")
+    click.echo(tokens.issue(app.db, person_id, app.clock.now()))
+    click.echo(f"a new token for {person_id}; keep it secret (it is not shown again)", err=True)
 
 
 main.add_command(roster)

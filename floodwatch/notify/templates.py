@@ -261,3 +261,14 @@ def render_duty(message: str, language: str, f: DutyFacts) -> tuple[str, str]:
         some, none = _OPEN_ALERTS[language]
         lines += [some, *f.open_alerts] if f.open_alerts else [none]
     return subject, _signed(language, f.office, "\n".join(lines))
+
+
+def test_message(language: str, office: str, at: str, channel: str) -> tuple[str, str]:
+    """(subject, body) of `floodwatch send-test`: plainly a test, nothing to act on."""
+    if language == "en":
+        return "[Test] floodwatch", _signed(
+            language, office, f"A test page on {channel} at {at}. Nothing to do."
+        )
+    return "【测试】floodwatch", _signed(
+        language, office, f"{at}通过{channel}发送的测试消息，无需处理。"
+    )
