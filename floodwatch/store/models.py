@@ -200,6 +200,8 @@ class LogEntryRow(Base):
     at: Mapped[datetime]
     # the entry's type: handover, roster, coverage, feed_degraded, ... (records.dutylog)
     kind: Mapped[str] = mapped_column(String(32))
+    # entries are never edited: a correction is a new entry pointing at the one it corrects
+    corrects: Mapped[int | None] = mapped_column(ForeignKey("duty_log.id"))
     author: Mapped[str] = mapped_column(String(64))  # a person id, or "floodwatch"
     text: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -252,3 +254,58 @@ class InboundRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[datetime]
+
+
+class HandoverRow(Base):
+    """A handover record (交接班记录): who hands over to whom, what is left open, the note, and
+    the incoming leader's confirmation."""
+
+    __tablename__ = "handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))  # who wrote it (the outgoing team)
+    outgoing: Mapped[dict[str, Any]]  # role -> person ids
+    incoming: Mapped[dict[str, Any]]
+    open_alerts: Mapped[dict[str, Any]]  # {"alerts": [...]} as they stood
+    open_hazards: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(Text)
+    # the alert that reminds and escalates until the incoming leader confirms (rule type
+    # "handover"); its acknowledgement is the confirmation
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_via: Mapped[str | None] = mapped_column(String(16))
+
+
+class HazardRow(Base):
+    """A hazard found on patrol and its rectification (隐患整改)."""
+
+    __tablename__ = "hazards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    found_at: Mapped[datetime]
+    found_by: Mapped[str] = mapped_column(String(64))
+    where: Mapped[str] = mapped_column(Text)
+    what: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(64))
+    due: Mapped[datetime]  # the end of the due day, local, as an instant
+    village: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # open | done
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    reminded_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]  # when the leader was paged that it is overdue
+
+
+class HazardEventRow(Base):
+    """A hazard's whole history: added, reminded, overdue, done, noted."""
+
+    __tablename__ = "hazard_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hazard_id: Mapped[int] = mapped_column(ForeignKey("hazards.id"), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
