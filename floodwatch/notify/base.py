@@ -14,20 +14,23 @@ class Outcome(StrEnum):
     """What became of one delivery attempt.
 
     accepted: the provider took it (delivery may be confirmed later);
-    delivered: confirmed at the recipient; retryable: failed, try again later;
+    delivered: confirmed at the recipient;
+    dispatched: sent to a loudspeaker (nobody confirms a loudspeaker: never "delivered");
+    retryable: failed, try again later;
     permanent: failed, retrying cannot help (bad number, rejected);
     unknown: the attempt may or may not have gone out (e.g. a timeout after sending).
     """
 
     ACCEPTED = "accepted"
     DELIVERED = "delivered"
+    DISPATCHED = "dispatched"
     RETRYABLE = "retryable"
     PERMANENT = "permanent"
     UNKNOWN = "unknown"
 
     @property
     def succeeded(self) -> bool:
-        return self in (Outcome.ACCEPTED, Outcome.DELIVERED)
+        return self in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.DISPATCHED)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from floodwatch.store.models import AlertRow, DeliveryRow, EventRow, PageRow
 
 log = logging.getLogger(__name__)
 
-STILL_TRYING = ("pending", "sending", "accepted", "delivered")
+STILL_TRYING = ("pending", "sending", "accepted", "delivered", "dispatched")
 
 
 class Failover:
