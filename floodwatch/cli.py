@@ -69,15 +69,25 @@ def run(config_path: Path, run_for: str | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     service.start()
-    s = app.config.settings
-    click.echo(
-        f"floodwatch {__version__} running for {s.office}: {len(s.feeds)} feed(s), "
-        f"{len(s.rules)} rule(s), notifiers {', '.join(app.notifiers)}; Ctrl-C stops it.",
-        err=True,
-    )
+    web = None
     try:
+        if app.config.settings.web is not None:
+            from floodwatch.web.server import WebServer
+
+            web = WebServer(app)
+            web.start()
+        s = app.config.settings
+        serving = f"; web app on http://{s.web.listen}" if s.web else ""
+        click.echo(
+            f"floodwatch {__version__} running for {s.office}: {len(s.feeds)} feed(s), "
+            f"{len(s.rules)} rule(s), notifiers {', '.join(app.notifiers)}{serving}; "
+            "Ctrl-C stops it.",
+            err=True,
+        )
         stop.wait(limit.total_seconds() if limit else None)
     finally:
+        if web is not None:
+            web.stop()
         service.stop()
         click.echo("floodwatch stopped.", err=True)
 

@@ -306,3 +306,11 @@ HARNESSES: dict[str, type[Harness]] = {
     "console": ConsoleHarness,
     "jsonl": JsonlHarness,
 }
+
+from .harness_twilio import TWILIO_HARNESSES  # noqa: E402
+
+HARNESSES.update(TWILIO_HARNESSES)
+
+from .harness_channels import CHANNEL_HARNESSES  # noqa: E402
+
+HARNESSES.update(CHANNEL_HARNESSES)
