@@ -293,3 +293,14 @@ def test_a_call_in_english_and_voices_of_ones_choosing(fake: FakeTwilio) -> None
 def test_a_long_page_fits_the_twiml_twilio_takes(fake: FakeTwilio) -> None:
     assert build(fake, "voice").send(page(body="水位上涨。" * 600)).outcome is Outcome.ACCEPTED
     assert len(fake.calls[0].twiml) <= 4000 and fake.calls[0].says[0].endswith("…")
+
+
+def test_a_call_does_not_read_out_the_command_written_for_a_screen() -> None:
+    from floodwatch.notify.channels.twilio_voice import Speech, call_twiml
+
+    body = "示范镇防汛办：Patapsco水位20.63 ft，已达黄色预警。\n告警 #1\n请立即确认：floodwatch ack 1 --by 您的编号"
+    message = Message(1, "k", "sun.hao", "+8613800000013", "zh-CN", "【黄色预警】Patapsco", body)
+    speech = Speech(language="cmn-CN", voice="Polly.Zhiyu")
+    twiml = call_twiml(message, speech, "https://fw.example.org")
+    said = " ".join(s.text or "" for s in ET.fromstring(twiml).iter("Say"))
+    assert "已达黄色预警" in said and "floodwatch ack" not in said

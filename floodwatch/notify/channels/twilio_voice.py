@@ -56,10 +56,16 @@ def _say(target: VoiceResponse, text: str, speech: Speech) -> None:
     target.say(text, language=speech.language, voice=speech.voice)
 
 
+def _for_the_ear(body: str) -> str:
+    """The body without the lines written for a screen: the command to acknowledge (a call is
+    answered by a keypress, said after the page)."""
+    return "\n".join(line for line in body.splitlines() if "floodwatch ack" not in line)
+
+
 def call_twiml(message: Message, speech: Speech, public_url: str | None) -> str:
     """What the call says: the page twice and, where keypresses can come back, inside a
     `<Gather>` with the instruction after each time."""
-    spoken = [part for part in (message.subject, message.body) if part]
+    spoken = [part for part in (message.subject, _for_the_ear(message.body)) if part]
     total = sum(len(p) for p in spoken)
     if total > MAX_SPOKEN:
         spoken = [" ".join(spoken)[: MAX_SPOKEN - 1] + "…"]
