@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from floodwatch import __version__, logmask
+from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
 from floodwatch.cli_common import config_option, reports_errors
 from floodwatch.cli_roster import roster
@@ -158,9 +158,14 @@ def _event_line(e: dict[str, Any]) -> str:
 @config_option
 @click.option("--all", "show_all", is_flag=True, help="Include cleared alerts.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@click.option("--cap", "cap_id", type=click.IntRange(1, MAX_ID), default=None, metavar="ID",
+              help="Print the CAP 1.2 messages of alert ID instead, oldest first.")  # fmt: skip
 @reports_errors
-def alerts(config_path: Path, show_all: bool, as_json: bool) -> None:
+def alerts(config_path: Path, show_all: bool, as_json: bool, cap_id: int | None) -> None:
     """List open alerts (with --all, cleared ones too)."""
+    if cap_id is not None:
+        click.echo(cli_villages.cap_documents(config_path, cap_id), nl=False)
+        return
     app = build_app(config_path)
     app.db.require()
     zone = app.config.settings.timezone
@@ -227,15 +232,41 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 @main.command()
 @config_option
 @click.argument("alert_id", type=click.IntRange(1, MAX_ID))
-@click.option("--by", "person", required=True, help="Your person id in the roster.")
+@click.option("--by", "person", default=None, help="Your person id in the roster.")
+@click.option(
+    "--url", default=None, metavar="URL",
+    help="Acknowledge through the running web app's API at URL (http://127.0.0.1:8080), as the "
+    "person whose token --token is (instead of --by).",
+)  # fmt: skip
+@click.option(
+    "--token", envvar="FLOODWATCH_TOKEN", default=None, metavar="TOKEN",
+    help="With --url: your API token (floodwatch user token), or $FLOODWATCH_TOKEN.",
+)  # fmt: skip
 @reports_errors
-def ack(config_path: Path, alert_id: int, person: str) -> None:
+def ack(
+    config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
+) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
+    from floodwatch.cli_common import language
+    from floodwatch.i18n import _
 
-    app = build_app(config_path)
-    app.db.require()
-    alert = app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
-    click.echo(f"alert #{alert.id} acknowledged by {person}")
+    if url is not None:
+        from floodwatch.web.client import ApiClient
+
+        if not token:
+            raise click.UsageError("--url needs your API token: --token or $FLOODWATCH_TOKEN")
+        if person is not None:
+            raise click.UsageError("give --by or --url, not both: with --url the token says who")
+        body = ApiClient(url, token).acknowledge(alert_id)
+        person = str(body.get("acknowledged_by"))
+    else:
+        if person is None:
+            raise click.UsageError("--by PERSON is required (or --url with your token)")
+        app = build_app(config_path)
+        app.db.require()
+        app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
+    done = _("alert #{id} acknowledged by {person}", id=alert_id, person=person)
+    click.echo(done.render(language()))
 
 
 @main.command()
@@ -381,7 +412,7 @@ def send_test(config_path: Path, channel: str, person_id: str) -> None:
 
 @main.group()
 def user() -> None:
-    """People's access: tokens for the acknowledgement API."""
+    """People's access: passwords for the duty console, tokens for the API."""
 
 
 @user.command()
@@ -400,7 +431,15 @@ def token(config_path: Path, person_id: str) -> None:
     click.echo(f"a new token for {person_id}; keep it secret (it is not shown again)", err=True)
 
 
+user.add_command(cli_users.set_password)
 main.add_command(roster)
+main.add_command(cli_records.log_cmd)
+main.add_command(cli_records.handover_cmd)
+main.add_command(cli_records.hazard_cmd)
+main.add_command(cli_records.report_cmd)
+main.add_command(cli_villages.villages_cmd)
+main.add_command(cli_villages.broadcast_cmd)
+main.add_command(cli_villages.drill_cmd)
 
 
 @main.group()

@@ -3,6 +3,7 @@ domain errors become messages and exit code 1."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -13,6 +14,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from floodwatch.errors import ConfigError, FloodwatchError
+from floodwatch.i18n import _, from_environment, text_of
 from floodwatch.store.db import describe_database_error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +32,17 @@ config_option = click.option(
 )
 
 
+def language() -> str:
+    """The command line's language for its messages: LANGUAGE, LC_ALL, LC_MESSAGES or LANG
+    (floodwatch.i18n); English unless one names a language the catalogue has."""
+    return from_environment(os.environ)
+
+
+def error_line(message: str) -> str:
+    """``error: MESSAGE``, the prefix in the command line's language."""
+    return _("error: {message}", message=message).render(language())
+
+
 def reports_errors(fn: F) -> F:
     """Domain errors, database errors and operating-system errors are printed as one line each
     and exit 1: never a traceback."""
@@ -41,17 +54,18 @@ def reports_errors(fn: F) -> F:
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{len(exc.problems)} problem(s) found; nothing was changed.", err=True)
+            found = _("{n} problem(s) found; nothing was changed.", n=len(exc.problems))
+            click.echo(found.render(language()), err=True)
             sys.exit(1)
         except FloodwatchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(error_line(text_of(exc, language())), err=True)
             sys.exit(1)
         except SQLAlchemyError as exc:
-            click.echo(f"error: {describe_database_error(exc)}", err=True)
+            click.echo(error_line(describe_database_error(exc)), err=True)
             sys.exit(1)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            click.echo(error_line(f"{where}{exc.strerror or exc}"), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

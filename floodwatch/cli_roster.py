@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from floodwatch.app import check
+from floodwatch.app import check, service_clock
 from floodwatch.cli_common import config_option, reports_errors
-from floodwatch.clock import SystemClock
+from floodwatch.clock import Clock
+from floodwatch.config import Config
 from floodwatch.plugins import Registry
 from floodwatch.roster import Assignment, Roster, gaps, shifts, to_ical
 from floodwatch.roster.table import table_range
@@ -37,9 +38,13 @@ from_option = click.option(
 )  # fmt: skip
 
 
-def _roster(config_path: Path) -> tuple[str, Roster]:
-    config, roster = check(config_path, Registry.from_entry_points())
-    return config.settings.office, roster
+def _checked(config_path: Path) -> tuple[Config, Roster]:
+    return check(config_path, Registry.from_entry_points())
+
+
+def _service_clock(config: Config) -> Clock:
+    """The service's clock (the demo's, in the demo): "now" here is what the service calls now."""
+    return service_clock(config)
 
 
 @click.group()
@@ -59,9 +64,9 @@ def roster() -> None:
 @reports_errors
 def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> None:
     """Who is on duty now (or --at TIME), in which shift, and why."""
-    _, r = _roster(config_path)
+    config, r = _checked(config_path)
     zone = r.timezone
-    at = _parse_at(at_text, zone) if at_text else SystemClock().now()
+    at = _parse_at(at_text, zone) if at_text else _service_clock(config).now()
     duty = r.on_duty(at)
     assignments = [duty.assignments[role] for role in _ordered(r)]
     if as_json:
@@ -99,9 +104,10 @@ def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> 
 @reports_errors
 def show(config_path: Path, start: str | None, days: int, as_json: bool, phones: bool) -> None:
     """The duty table from --from for --days days: one row per shift, to print and pin up."""
-    office, r = _roster(config_path)
+    config, r = _checked(config_path)
+    office = config.settings.office
     zone = r.timezone
-    first_day = _parse_date(start, zone)
+    first_day = _parse_date(start, zone, _service_clock(config))
     rows = shifts(r, first_day, days)
     roles = _ordered(r)
     if as_json:
@@ -174,13 +180,14 @@ def show(config_path: Path, start: str | None, days: int, as_json: bool, phones:
 @reports_errors
 def gaps_cmd(config_path: Path, days: int, start: str | None, as_json: bool) -> None:
     """Every interval in which a role has fewer people than its shift needs; exit 1 if any."""
-    _, r = _roster(config_path)
+    config, r = _checked(config_path)
     zone = r.timezone
+    clock = _service_clock(config)
     if start is None:
-        first = SystemClock().now()
+        first = clock.now()
         last = first + timedelta(days=days)
     else:
-        first, last = table_range(r, _parse_date(start, zone), days)
+        first, last = table_range(r, _parse_date(start, zone, clock), days)
     found = gaps(r, first, last)
     if as_json:
         out = {
@@ -235,14 +242,15 @@ def ical(
     """The shifts as an iCalendar (RFC 5545) file, one event per shift, to subscribe to."""
     if person and role:
         raise click.UsageError("give --person or --role, not both")
-    _, r = _roster(config_path)
+    config, r = _checked(config_path)
     if person is not None and person not in r.people:
         raise click.BadParameter(f"no person {person!r} in the rosters", param_hint="--person")
     if role is not None and role not in r.roles:
         known = ", ".join(sorted(r.roles))
         raise click.BadParameter(f"no role {role!r} (roles: {known})", param_hint="--role")
-    first, last = table_range(r, _parse_date(start, r.timezone), days)
-    data = to_ical(r, first, last, person=person, role=role, stamp=SystemClock().now())
+    clock = _service_clock(config)
+    first, last = table_range(r, _parse_date(start, r.timezone, clock), days)
+    data = to_ical(r, first, last, person=person, role=role, stamp=clock.now())
     if output is None:
         click.echo(data, nl=False)  # bytes go to the binary stream, unchanged
     else:
@@ -301,9 +309,9 @@ def _in_range(day: date, option: str) -> date:
     return day
 
 
-def _parse_date(text: str | None, zone: ZoneInfo) -> date:
+def _parse_date(text: str | None, zone: ZoneInfo, clock: Clock) -> date:
     if text is None:
-        return SystemClock().now().astimezone(zone).date()
+        return clock.now().astimezone(zone).date()
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:

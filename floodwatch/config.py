@@ -40,6 +40,7 @@ from floodwatch.yamlsource import AtKey
 
 Loc = tuple[str | int, ...]
 DEFAULT_DATABASE = "sqlite:///var/floodwatch.db"
+LOOPBACK = ("127.0.0.1", "localhost")  # the hosts web.demo_users may listen on
 OFFICIAL_POLICY = "default"  # the escalation policy of alerts raised by official warnings
 
 
@@ -360,6 +361,12 @@ class Web(Strict):
 
     listen: str = Field(default="127.0.0.1:8080", pattern=r"^[^:\s]+:\d{1,5}$")
     public_url: str = Field(pattern=r"^https?://[^\s]+$")
+    # THE DEMO ONLY: console passwords written here in the clear (person id -> password), given
+    # at `floodwatch run` to those without one. Refused unless `clock:` runs the demo clock and
+    # `listen` is a loopback address, so a real deployment cannot carry them.
+    demo_users: dict[Name, Annotated[str, Field(min_length=8, max_length=256)]] = Field(
+        default_factory=dict
+    )
 
 
 class Leader(Strict):
@@ -367,6 +374,64 @@ class Leader(Strict):
     once; the others try to take it over every `check_every`."""
 
     check_every: PositiveDuration = timedelta(seconds=5)
+
+
+_HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class Records(Strict):
+    """The duty office's records (floodwatch.records): hazards to rectify, handover records."""
+
+    # a hazard's owner is paged this long before its deadline (the end of its due day)
+    hazard_reminder: PositiveDuration = timedelta(days=1)
+    # the escalation policy that reminds and escalates an unconfirmed handover record (None:
+    # `default`, or the first policy when there is no `default`)
+    handover_escalation: Name | None = None
+
+
+class Report(Strict):
+    """The daily duty report (值班日报): what a day is, where it is kept, and to whom it is sent
+    at `at` each day (the previous day's)."""
+
+    at: str | None = Field(default=None, pattern=_HH_MM)  # local; None: not sent
+    to: list[Name] = Field(default_factory=list)  # person ids
+    format: Literal["md", "html", "pdf"] = "md"
+    dir: str = "var/reports"  # where sent reports are saved, relative to this file
+    day_starts: str = Field(default="00:00", pattern=_HH_MM)  # "08:00": a day is 8时至次日8时
+    font: str | None = None  # a font file with Chinese characters; None: one installed is found
+
+    @model_validator(mode="after")
+    def _recipients(self) -> Report:
+        if self.at is not None and not self.to:
+            raise AtKey(("to",), "`at` sends the report to people: list their ids in `to`")
+        return self
+
+
+class Evacuation(Strict):
+    """Village warnings (准备转移 / 立即转移, floodwatch.villages): the alert level each warning
+    has (its pages' colour, its CAP severity), who the township leader on duty is, how often
+    that leader is reminded while a warning stands, and the channels responsible persons are
+    paged on for 叫应."""
+
+    prepare_level: Name = "orange"
+    move_now_level: Name = "red"
+    leader: Name = "leader"  # the roster role of the township leader on duty
+    remind_every: PositiveDuration = timedelta(minutes=30)
+    channels: list[Name] | None = Field(default=None, min_length=1)  # None: every paging channel
+    fallback: list[Name] = Field(default_factory=list)
+
+
+class Cap(Strict):
+    """CAP 1.2 messages for alerts and village warnings (floodwatch.cap): who sends them and
+    what every message carries."""
+
+    # CAP: an address-like id without spaces, commas, '<' or '&' (e.g. fxb@qingxi.example.cn)
+    sender: str = Field(min_length=1, max_length=200, pattern=r"^[^\s,<&]+$")
+    sender_name: str | None = Field(default=None, min_length=1)  # None: the office's name
+    languages: list[Literal["zh-CN", "en"]] = Field(default=["zh-CN"], min_length=1)
+    web: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    contact: str | None = Field(default=None, min_length=1)
+    expires: PositiveDuration | None = None  # each message's info expires this long after it
 
 
 class Settings(Strict):
@@ -381,6 +446,8 @@ class Settings(Strict):
     rules: list[Rule] = Field(default_factory=list)
     silence: Silence = Silence()
     duty: DutySettings = DutySettings()
+    records: Records = Records()
+    report: Report = Report()
     escalation: dict[Name, EscalationPolicy]
     notifiers: list[NotifierSettings] = Field(min_length=1)
     escalation_tick: PositiveDuration = timedelta(seconds=15)
@@ -390,6 +457,9 @@ class Settings(Strict):
     web: Web | None = None
     leader: Leader = Leader()
     clock: DemoClock | None = None
+    villages: list[str] = Field(default_factory=list)  # village files (floodwatch.villages)
+    evacuation: Evacuation = Evacuation()
+    cap: Cap | None = None
 
     @field_validator("database")
     @classmethod
@@ -437,6 +507,10 @@ class Config:
     @property
     def roster_paths(self) -> list[Path]:
         return [self.resolve(p) for p in self.settings.rosters]
+
+    @property
+    def village_paths(self) -> list[Path]:
+        return [self.resolve(p) for p in self.settings.villages]
 
     def level(self, level_id: str) -> Level:
         return next(lv for lv in self.settings.levels if lv.id == level_id)
@@ -714,6 +788,18 @@ def _cross_check(
                 for k, channel in enumerate(getattr(esc, key) or []):
                     loc = ("escalation", name, "steps", j, key, k)
                     refs.known("notifier", channel, loc, notifiers)
+    if s.web is not None and s.web.demo_users:
+        host = s.web.listen.rpartition(":")[0]
+        if s.clock is None or host not in LOOPBACK:
+            problems.append(
+                doc.problem(
+                    ("web", "demo_users"),
+                    "demo users (passwords written in this file) are for the demo only: they "
+                    "need the demo clock (`clock:`) and `listen` on a loopback address "
+                    f"({', '.join(LOOPBACK)}); give people passwords with "
+                    "`floodwatch user set-password PERSON` instead",
+                )
+            )
     for i, level in enumerate(s.levels):
         if level.escalation is not None:
             loc = ("levels", i, "escalation")

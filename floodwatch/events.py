@@ -47,7 +47,7 @@ class Event:
 class AlertChanged(Event):
     """An alert moved. `detail` depends on the rule type: rainfall {window, sums, incomplete},
     rate_of_rise {rates}, forecast {window, until}, official {headline, warning_id, msg_type},
-    silence {last_observed_at}; threshold {}."""
+    silence {last_observed_at}; threshold {}. A `cleared` by hand has {by, via}."""
 
     previous: str | None = field(default=None, metadata={"json": "from"})
     value: float
@@ -292,9 +292,13 @@ class RosterRejected(Event):
 @dataclass(frozen=True, kw_only=True)
 class FeedDegraded(Event):
     type = "feed_degraded"
-    doc = "a feed failed or lost part of its sources; `stations` are those it serves"
+    doc = (
+        "a feed failed or lost part of its sources; `stations` are those it serves, `why` what "
+        "failed"
+    )
     feed: str
     stations: list[str]
+    why: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,6 +339,195 @@ class DatabaseOutage(Event):
     told: list[str]
 
 
+# -- the duty office's records (floodwatch.records) ---------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoverWritten(Event):
+    type = "handover_written"
+    doc = (
+        "the outgoing team wrote handover record `handover` for the shift change at "
+        "`handover_at`; `alert` (rule type handover) asks the incoming leader to confirm it"
+    )
+    handover: int
+    by: str
+    handover_at: str
+    outgoing: dict[str, list[str]]
+    incoming: dict[str, list[str]]
+    open_alerts: list[int]
+    open_hazards: list[int]
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoverAccepted(Event):
+    type = "handover_accepted"
+    doc = "the incoming leader confirmed handover record `handover` (`via`: cli, sms, voice or web)"
+    handover: int
+    by: str
+    via: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HazardAdded(Event):
+    type = "hazard_added"
+    doc = "a hazard found on patrol was recorded with its owner and the day it is due (隐患整改)"
+    hazard: int
+    where: str
+    what: str
+    owner: str
+    due: str
+    village: str | None
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HazardReminded(Event):
+    type = "hazard_reminded"
+    doc = "a hazard's owner was paged that its deadline is near"
+    hazard: int
+    owner: str
+    due: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HazardOverdue(Event):
+    type = "hazard_overdue"
+    doc = "a hazard passed its deadline unrectified: the leader on duty is paged, once"
+    hazard: int
+    owner: str
+    due: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HazardDone(Event):
+    type = "hazard_done"
+    doc = "a hazard was rectified; `note` says how"
+    hazard: int
+    by: str
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportSent(Event):
+    type = "report_sent"
+    doc = "the daily report of `date` was sent to `to`; `path` is the file it was saved to"
+    date: str
+    to: list[str]
+    path: str | None
+
+
+# -- villages: warnings, 叫应, broadcasts, drills (floodwatch.villages) ---------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageWarned(Event):
+    type = "village_warned"
+    doc = (
+        "a village was warned to prepare to move or to move now (`warning`; `from`: the warning "
+        "it raises), by the readings (`cause`) or by hand (`by`): `alert` is its round of 叫应 "
+        "(every responsible person is paged and must answer) and its loudspeakers are sounded"
+    )
+    village: str
+    warning: str
+    previous: str | None = field(default=None, metadata={"json": "from"})
+    by: str | None = None
+    cause: dict[str, Any] = field(default_factory=dict)
+    drill: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageUnanswered(Event):
+    type = "village_unanswered"
+    doc = (
+        "the village's wait passed and `pending` responsible persons had not answered: the "
+        "leader on duty (`told`) was paged with their names"
+    )
+    village: str
+    warning: str
+    pending: list[str]
+    told: list[str]
+    drill: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageReminded(Event):
+    type = "village_reminded"
+    doc = "a village warning still stands (since `since`): the leader on duty (`told`) was reminded"
+    village: str
+    warning: str
+    since: str
+    told: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageMoved(Event):
+    type = "village_moved"
+    doc = (
+        "`by` reported `households` and `people` moved; `total_households` and "
+        "`total_people` are the village's figures so far"
+    )
+    village: str
+    by: str
+    via: str
+    households: int
+    people: int
+    total_households: int
+    total_people: int
+    drill: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VillageCleared(Event):
+    type = "village_cleared"
+    doc = "the leader on duty (`by`) cleared the village's warning: the loudspeakers say so"
+    village: str
+    warning: str
+    by: str
+    drill: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Broadcast(Event):
+    type = "broadcast"
+    doc = (
+        "`by` broadcast `text` by hand to the loudspeakers of `villages` (`loudspeakers`: each "
+        "one's id)"
+    )
+    by: str
+    villages: list[str]
+    loudspeakers: list[str]
+    text: str
+    drill: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillStarted(Event):
+    type = "drill_started"
+    doc = (
+        "`by` started drill `drill`: the station's drill alert (`alert`) at `level`, and the "
+        "villages' drill warnings; every message is marked 演练 / EXERCISE"
+    )
+    drill: int
+    by: str
+    villages: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillEnded(Event):
+    type = "drill_ended"
+    doc = (
+        "drill `drill` ended: how many people were `reached`, how many `answered` and how many "
+        "`never` did, how many loudspeakers were `dispatched`"
+    )
+    drill: int
+    by: str
+    reached: int
+    answered: int
+    never: int
+    dispatched: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -342,6 +535,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WarningNotActual, PageQueued, PageSent, PageRetry, PageFailed, PageConfirmed,
         PageFailover, PageUnknown, PersonUnreachable, Unreachable, NobodyOnDuty, PageSuppressed,
         Handover, HandoverReminder, CoverageGaps, RosterReloaded, RosterRejected, FeedDegraded,
-        FeedRecovered, FeedDown, DatabaseOutage,
+        FeedRecovered, FeedDown, DatabaseOutage, HandoverWritten, HandoverAccepted, HazardAdded,
+        HazardReminded, HazardOverdue, HazardDone, ReportSent, VillageWarned,
+        VillageUnanswered, VillageReminded, VillageMoved, VillageCleared, Broadcast, DrillStarted,
+        DrillEnded,
     )
 }  # fmt: skip

@@ -18,7 +18,6 @@ from floodwatch.duty.messages import DutyMessages
 from floodwatch.events import FeedDegraded, FeedDown, FeedRecovered
 from floodwatch.hooks import Hook
 from floodwatch.notify.templates import DutyFacts
-from floodwatch.records import dutylog
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.store import Database, state
 from floodwatch.store.events import record
@@ -88,13 +87,16 @@ class FeedHealth:
         value = {"degraded": degraded, "stations": names, "since": now.isoformat(), "why": why,
                  "paged": False}  # fmt: skip
         state.put_in(session, feed_key(feed), value)
-        event = (FeedDegraded if degraded else FeedRecovered)(feed=feed, stations=names)
-        record(session, now, event)
+        event = (
+            FeedDegraded(feed=feed, stations=names, why=why)
+            if degraded
+            else FeedRecovered(feed=feed, stations=names)
+        )
+        record(session, now, event)  # and its duty-log entry
         what = "degraded" if degraded else "recovered"
         text = f"feed {feed} {what}; stations: {', '.join(names) or '-'}"
         if why:
             text += f"; {why}"
-        dutylog.write(session, now, event.type, text, {"feed": feed, "stations": names})
         return text
 
     def _too_long(self, session: Session, feed: str, value: dict[str, Any], now: datetime) -> int:

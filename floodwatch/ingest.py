@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ class Ingested:
     duplicates: int  # observed readings already stored
     rejected: int  # new readings that failed the station's quality screen
     changes: list[Change]
+    # the readings evaluated: the new that passed the screen, and a held-back one it released
+    accepted: list[Reading] = field(default_factory=list)
 
 
 class Ingest:
@@ -68,7 +70,7 @@ class Ingest:
             self._store_forecasts(session, forecasts, now, feed)
         accepted, rejected = self._screen(session, new)
         changes = self._evaluate(session, accepted, forecasts, now)
-        return Ingested(new, len(observed) - len(new), rejected, changes)
+        return Ingested(new, len(observed) - len(new), rejected, changes, accepted)
 
     def _store_forecasts(
         self, session: Session, readings: list[Reading], now: datetime, feed: str | None

@@ -19,7 +19,6 @@ from floodwatch.events import DatabaseOutage
 from floodwatch.notify.base import Message, Notifier
 from floodwatch.notify.templates import DutyFacts, render_duty
 from floodwatch.office import Office
-from floodwatch.records import dutylog
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.store import Database
 from floodwatch.store.db import describe_database_error
@@ -130,11 +129,4 @@ class OutageWatch:
                 session, until,
                 DatabaseOutage(since=episode.since.isoformat(), until=until.isoformat(),
                                seconds=seconds, cause=episode.cause, told=episode.told),
-            )  # fmt: skip
-            told = ", ".join(episode.told) or "nobody"
-            dutylog.write(
-                session, until, "database_outage",
-                f"database unreachable {self.office.local(episode.since)} – "
-                f"{self.office.local(until)} ({seconds} s): {episode.cause}; told directly: {told}",
-                {"since": episode.since.isoformat(), "seconds": seconds},
             )  # fmt: skip

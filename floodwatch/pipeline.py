@@ -2,8 +2,10 @@
 
 Readings are stored, screened and evaluated (`ingest`), silent stations watched (`silence`),
 official warnings decided (`alerts.official`); every resulting change goes to the alert
-lifecycle. Each step is one transaction: the alert change, its events and its pages are
-committed together before any notifier is called (the outbox), then `pages_written` is called.
+lifecycle, and the readings evaluated go on to the villages that watch them (`villages.desk`:
+their warnings to prepare and to move). Each step is one transaction: the alert change, its
+events and its pages are committed together before any notifier is called (the outbox), then
+`pages_written` is called.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from floodwatch.silence import SilenceWatch
 from floodwatch.store import Database
 from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow
+from floodwatch.villages.desk import VillageDesk
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Pipeline:
     def __init__(
         self, db: Database, ingest: Ingest, silence: SilenceWatch, lifecycle: AlertLifecycle,
         levels: Sequence[Level], configured: Configured, pages_written: Hook,
+        villages: VillageDesk | None = None,
     ) -> None:  # fmt: skip
         self.db = db
         self.intake = ingest
@@ -50,6 +54,7 @@ class Pipeline:
         self.levels = levels
         self.configured = configured
         self.pages_written = pages_written
+        self.villages = villages
 
     def ingest(
         self, readings: Sequence[Reading], now: datetime, feed: str | None = None
@@ -61,6 +66,8 @@ class Pipeline:
             got = self.intake.run(session, readings, now, feed)
             changes = got.changes + self.silence.heard_from(session, {r.station for r in got.new})
             pages = sum(self.lifecycle.apply(session, c, now) for c in changes)
+            if self.villages is not None:
+                pages += self.villages.readings(session, got.accepted, now)
         self._committed(pages)
         return StepResult(len(got.new), got.duplicates, len(changes), pages, got.rejected)
 

@@ -275,11 +275,12 @@ class Service:
         self._guarded(tick)
 
     def duty(self) -> None:
-        """Handovers, reminders and the daily coverage check."""
+        """Handovers, reminders, the daily coverage check, hazards and the daily report."""
 
         def duty(now: datetime) -> None:
             self.app.handovers.tick(now)
             self.app.coverage.check(now)
+            self.app.records.tick(now)  # hazards due or overdue, the scheduled daily report
 
         self._guarded(duty)
 

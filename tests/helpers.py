@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -35,6 +36,12 @@ class Ran:
     returncode: int
     stdout: str
     stderr: str
+
+
+def readme_env(text: str) -> dict[str, str]:
+    """A stand-in value for every ``${NAME}`` the README's examples read from the environment,
+    so that its YAML blocks load as a config would on a machine where they are set."""
+    return {name: f"example-{name.lower()}" for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)}
 
 
 def fw(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None) -> Ran:
@@ -91,6 +98,8 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     `overrides` replacing top-level keys, written as YAML to directory/floodwatch.yaml."""
     settings: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     settings.pop("clock")
+    settings.pop("villages", None)  # the demo's villages name the demo's village roster
+    settings.pop("web", None)  # the demo console: its demo users need the demo clock
     settings["rosters"] = [str(TOWNSHIP_ROSTER)]
     settings["database"] = f"sqlite:///{directory / 'floodwatch.db'}"
     settings["feeds"] = []

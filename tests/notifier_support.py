@@ -314,3 +314,7 @@ HARNESSES.update(TWILIO_HARNESSES)
 from .harness_channels import CHANNEL_HARNESSES  # noqa: E402
 
 HARNESSES.update(CHANNEL_HARNESSES)
+
+from .harness_broadcast import BROADCAST_HARNESSES  # noqa: E402
+
+HARNESSES.update(BROADCAST_HARNESSES)

@@ -16,6 +16,7 @@ from floodwatch.plugins import Registry
 from floodwatch.yamlsource import loads
 
 from .harness_channels import context
+from .helpers import readme_env
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 CHANNELS = ("email", "webhook", "wecom", "dingtalk", "feishu", "aliyun_sms", "apprise")
@@ -30,7 +31,7 @@ def notifier_examples() -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for block in re.findall(r"```yaml\n(.*?)```", README, re.S):
         if "notifiers:" in block:
-            data = loads(block, "README.md", env={}).data
+            data = loads(block, "README.md", env=readme_env(README)).data
             entries += data["notifiers"]
     return entries
 

@@ -277,9 +277,7 @@ def test_each_mistake_is_named_with_its_place(tmp_path: Path, case: str) -> None
     # one mistake, one line: exactly this problem, no follow-on errors
     types = ", ".join(sorted(Registry.from_entry_points().notifiers))  # every installed channel
     expected = expected.format(f=path, notifier_types=types)
-    assert lines == [expected, "1 problem(s) found; nothing was changed."], (
-        result.stderr
-    )
+    assert lines == [expected, "1 problem(s) found; nothing was changed."], result.stderr
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

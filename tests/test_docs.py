@@ -24,6 +24,8 @@ from floodwatch.config import (
     Outage,
     RainfallRule,
     RainStep,
+    Records,
+    Report,
     RiseRule,
     Settings,
     Silence,
@@ -61,7 +63,7 @@ def test_every_command_and_option_is_in_the_readme(path: str, cmd: click.Command
 MODELS: list[type[BaseModel]] = [
     Settings, Level, Station, ThresholdRule, Step, EscalationPolicy, EscalationStep, Delivery,
     DemoClock, Silence, DutySettings, RainfallRule, RainStep, RiseRule, ForecastRule, Maintenance,
-    Outage, Heartbeat, Leader, Web,
+    Outage, Heartbeat, Leader, Web, Records, Report,
 ]  # fmt: skip
 
 

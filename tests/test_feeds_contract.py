@@ -41,7 +41,7 @@ from .feed_contract_support import (
     Skipped,
 )
 from .feed_support import context
-from .helpers import ROOT
+from .helpers import ROOT, readme_env
 
 DOCS = ROOT / "README.md"
 
@@ -79,7 +79,7 @@ def doc_examples() -> list[dict[str, Any]]:
     text = DOCS.read_text(encoding="utf-8")
     entries: list[dict[str, Any]] = []
     for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
-        data = loads(block, DOCS.name, env={"MQTT_PASSWORD": "pw", "COUNTY_GAUGE_TOKEN": "t"}).data
+        data = loads(block, DOCS.name, env=readme_env(text)).data
         if isinstance(data, dict):
             entries += [f for f in data.get("feeds", []) if f.get("type") in registered()]
     return entries

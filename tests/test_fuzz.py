@@ -24,7 +24,7 @@ from floodwatch.plugins import Registry
 from floodwatch.roster import load_rosters
 from floodwatch.validation import check
 
-from .helpers import DEMO_CONFIG, DEMO_READINGS, TOWNSHIP_ROSTER, fw
+from .helpers import DEMO_CONFIG, DEMO_READINGS, ROOT, TOWNSHIP_ROSTER, fw
 from .roster_support import SHANGHAI
 
 REGISTRY = Registry.from_entry_points()
@@ -144,7 +144,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shipped_config() -> str:
     """The demo config with its paths made absolute, so only the fuzz makes it fail."""
     text = DEMO_CONFIG.read_text(encoding="utf-8")
-    text = text.replace("../rosters/township.yaml", str(TOWNSHIP_ROSTER))
+    text = text.replace("../rosters/", f"{ROOT / 'rosters'}/")
+    text = text.replace(
+        "villages: [villages.yaml]", f"villages: [{ROOT / 'config' / 'villages.yaml'}]"
+    )
     return text.replace("patapsco_2018-05-27.csv", str(DEMO_READINGS))
 
 

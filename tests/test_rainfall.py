@@ -78,9 +78,15 @@ def test_the_level_is_the_highest_any_window_reaches(fixtures_dir: Path) -> None
     crossings = run(rule(), rain(fixtures_dir))
     first = crossings[0]
     # 1 h 25.6 mm -> yellow, 3 h 32.1 -> yellow, 6 h 36.4 -> blue, 24 h 36.4 -> none
-    assert (first.transition, first.level) == ("opened", "yellow")
+    assert (first.transition, first.level, first.previous) == ("opened", "yellow", None)
     assert first.reading.observed_at == datetime(2026, 3, 7, 1, tzinfo=TORONTO)
     assert first.detail["window"] == "3h" and first.value == pytest.approx(32.1056)
+    # the event's detail (README: rainfall {window, sums, incomplete}), every window named
+    assert first.detail == {
+        "window": "3h",
+        "sums": {"1h": 25.6032, "3h": 32.1056, "6h": 36.4236, "24h": 36.4236},
+        "incomplete": [],
+    }
     # 03:00: 3 h = 1.008 + 0.016 + 0 in = 26.0 mm (blue); 6 h = 35.7 mm (blue)
     lowered = crossings[1]
     assert (lowered.transition, lowered.level, lowered.previous) == ("lowered", "blue", "yellow")
@@ -88,7 +94,7 @@ def test_the_level_is_the_highest_any_window_reaches(fixtures_dir: Path) -> None
     cleared = crossings[2]
     # 06:00: the 00:00 hour has left the 6 h window: 1.008 + 0.016 + 0.016 + 0.043 in = 27.5 mm,
     # under every window's blue line (24 h: 38.3 mm < 40)
-    assert cleared.transition == "cleared"
+    assert (cleared.transition, cleared.level, cleared.previous) == ("cleared", None, "blue")
     assert cleared.reading.observed_at == datetime(2026, 3, 7, 6, tzinfo=TORONTO)
     # 09:00: the 24 h window reaches 1.596 in = 40.5384 mm, blue, though no hour is heavy
     again = crossings[3]
@@ -128,3 +134,41 @@ def test_hold_delays_lowering(fixtures_dir: Path) -> None:
     assert [(c.transition, c.reading.observed_at.astimezone(TORONTO).hour) for c in crossings[:2]] == [
         ("opened", 1), ("cleared", 6),
     ]  # fmt: skip
+
+
+def test_a_repeated_reading_changes_nothing(fixtures_dir: Path) -> None:
+    # a gauge that reports every hour twice: the repeat must not be added to the sums again
+    readings = rain(fixtures_dir)
+    twice = [r for r in readings for _ in range(2)]
+    assert run(rule(), twice) == run(rule(), readings)
+
+
+@pytest.mark.parametrize(("late", "complete"), [(30, True), (31, False)])
+def test_a_reading_up_to_half_a_cadence_late_leaves_the_window_complete(
+    fixtures_dir: Path, late: int, complete: bool
+) -> None:
+    # the 02:00 amount arrives stamped 02:30 (a gauge clock running late): 01:00 -> 02:30 is
+    # 1.5 cadences, within the half-cadence slack; a minute more is a gap
+    two = datetime(2026, 3, 7, 2, tzinfo=TORONTO)
+    at = two + H
+    history = tuple(
+        (
+            r.observed_at + timedelta(minutes=late) if r.observed_at == two else r.observed_at,
+            r.value,
+        )
+        for r in rain(fixtures_dir)
+        if r.observed_at <= at
+    )
+    got = {s.window: s.complete for s in sums(rule(), history, at)}
+    assert got == {H: True, 3 * H: complete, 6 * H: complete, 24 * H: complete}
+
+
+def test_windows_under_an_hour_are_named_in_minutes(fixtures_dir: Path) -> None:
+    # a 30 min window beside the hour one (a gauge reporting every half hour would use it)
+    ladder = Ladder(tuple((name, float(v)) for v, name in TABLE[H]))
+    r = RainRule(
+        windows=((H / 2, ladder), (H, ladder)), cadence=H, hold=timedelta(0), levels=LEVELS
+    )
+    first = run(r, rain(fixtures_dir))[0]
+    assert first.reading.observed_at == datetime(2026, 3, 7, 1, tzinfo=TORONTO)
+    assert first.detail["sums"] == {"30m": 25.6032, "1h": 25.6032}

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from floodwatch.readings import Reading
 from floodwatch.rules.quality import QualityRule, QualityState, screen
-from floodwatch.rules.rise import RiseRule, RiseState, evaluate
+from floodwatch.rules.rise import RiseRule, RiseState, evaluate, rates
+from floodwatch.rules.threshold import Crossing
 
 from .helpers import demo_readings
 
@@ -22,12 +23,17 @@ def at(hour: int, minute: int, day: int = 27) -> datetime:
     return datetime(2018, 5, day, hour, minute, tzinfo=UTC) + timedelta(hours=5)
 
 
-def test_a_fast_rise_warns_before_the_flood_stage_is_reached() -> None:
+def rise_crossings(rule: RiseRule, readings: list[Reading]) -> list[Crossing]:
     state, crossings = RiseState(), []
-    for r in FLOOD:
-        state, c = evaluate(RISE, state, r)
+    for r in readings:
+        state, c = evaluate(rule, state, r)
         if c:
             crossings.append(c)
+    return crossings
+
+
+def test_a_fast_rise_warns_before_the_flood_stage_is_reached() -> None:
+    crossings = rise_crossings(RISE, FLOOD)
     opened = crossings[0]
     # 14:45 -> 15:00 rose 1.93 ft (7.72 ft/h), 15:00 -> 15:15 3.80 ft (15.2 ft/h): two intervals
     # at >= 1 ft/h, confirmed at 15:15, a quarter hour before the stage reached 20 ft
@@ -35,7 +41,36 @@ def test_a_fast_rise_warns_before_the_flood_stage_is_reached() -> None:
     assert opened.reading.observed_at == at(15, 15)
     assert opened.detail["rates"] == [7.72, 15.2]
     assert opened.value == 7.72 and opened.unit == "ft/h"
-    assert crossings[1].transition == "cleared"
+    assert opened.previous is None
+    # the water first fell at 16:00 (27.16 -> 27.01 ft): cleared an hour (the hold) later
+    cleared = crossings[1]
+    assert (cleared.transition, cleared.level, cleared.previous) == ("cleared", None, "yellow")
+    assert cleared.reading.observed_at == at(17, 0)
+
+
+def test_a_rise_exactly_at_the_configured_rate_counts() -> None:
+    first_two = [
+        (r.observed_at, r.value) for r in FLOOD if at(14, 45) <= r.observed_at <= at(15, 15)
+    ]
+    exactly = replace(RISE, rise=min(rates(tuple(first_two), RISE.per)))
+    opened = rise_crossings(exactly, FLOOD)[0]
+    assert (opened.transition, opened.reading.observed_at) == ("opened", at(15, 15))
+
+
+def test_a_repeated_reading_changes_nothing() -> None:
+    # a feed that sends every reading twice: the repeats must neither count as intervals nor
+    # push real readings out of the ones that confirm a rise
+    twice = [r for r in FLOOD for _ in range(2)]
+    assert rise_crossings(RISE, twice) == rise_crossings(RISE, FLOOD)
+
+
+def test_the_rate_is_reported_per_the_rules_period() -> None:
+    # 1 ft per 30 min is 2 ft/h: the same rise, the crossing says which period it counts in
+    half_hour = replace(RISE, rise=0.5, per=timedelta(minutes=30))
+    opened = rise_crossings(half_hour, FLOOD)[0]
+    assert opened.reading.observed_at == at(15, 15)
+    assert (opened.value, opened.unit) == (3.86, "ft/0.5h")
+    assert opened.detail == {"rates": [3.86, 7.6]}
 
 
 def test_one_fast_step_is_not_a_rise() -> None:
@@ -78,6 +113,58 @@ def test_a_single_spike_is_rejected_and_the_series_goes_on() -> None:
     accepted, rejected = run_screen(spiked)
     assert [(r.observed_at, reason) for r, reason in rejected] == [(spike_at, "spike")]
     assert accepted == [r for r in FLOOD if r.observed_at != spike_at]
+
+
+def test_the_limits_themselves_are_plausible() -> None:
+    # the lowest (11.50 ft) and the highest (27.16 ft) reading of the flood, as the limits
+    lowest, highest = min(r.value for r in FLOOD), max(r.value for r in FLOOD)
+    state, rejected = QualityState(), []
+    for r in FLOOD:
+        state, out = screen(QualityRule(minimum=lowest, maximum=highest), state, r)
+        rejected += out.rejected
+    assert rejected == []
+
+
+def test_spikes_after_a_spike_and_after_a_real_jump_are_still_caught() -> None:
+    # once a suspect is settled (a spike rejected, or a jump found real) the reading after it
+    # is checked against the new last value like any other
+    spikes = {at(10, 0): 31.4, at(10, 30): 31.4, at(16, 15): 2.0}
+    spiked = [replace(r, value=spikes.get(r.observed_at, r.value)) for r in FLOOD]
+    accepted, rejected = run_screen(spiked)
+    assert [(r.observed_at, reason) for r, reason in rejected] == [
+        (t, "spike") for t in sorted(spikes)
+    ]
+    assert accepted == [r for r in FLOOD if r.observed_at not in spikes]
+
+
+def test_two_spikes_in_a_row_are_both_rejected() -> None:
+    # 10:00 jumps up, 10:15 jumps down far below: neither is near the other or the last good
+    # reading; each is rejected, none is lost, and 10:30 is accepted
+    spikes = {at(10, 0): 31.4, at(10, 15): 0.5}
+    spiked = [replace(r, value=spikes.get(r.observed_at, r.value)) for r in FLOOD]
+    accepted, rejected = run_screen(spiked)
+    assert [(r.observed_at, r.value, reason) for r, reason in rejected] == [
+        (at(10, 0), 31.4, "spike"),
+        (at(10, 15), 0.5, "spike"),
+    ]
+    assert accepted == [r for r in FLOOD if r.observed_at not in spikes]
+
+
+def test_a_jump_exactly_at_the_largest_plausible_rate_is_accepted() -> None:
+    # 14:45 -> 15:00 rose 1.93 ft in a quarter hour; a max_rate of exactly that per quarter
+    before, after = (r for r in FLOOD if r.observed_at in (at(14, 45), at(15, 0)))
+    rule = QualityRule(max_rate=abs(after.value - before.value) * 4, per=timedelta(hours=1))
+    state, _ = screen(rule, QualityState(), before)
+    _, out = screen(rule, state, after)
+    assert (out.accepted, out.rejected) == ([after], [])
+
+
+def test_a_late_reading_older_than_the_last_accepted_is_not_lost() -> None:
+    # no rate can be measured backwards in time: a backfilled reading passes
+    older, newer = (r for r in FLOOD if r.observed_at in (at(14, 45), at(15, 0)))
+    state, _ = screen(QUALITY, QualityState(), newer)
+    _, out = screen(QUALITY, state, older)
+    assert (out.accepted, out.rejected) == ([older], [])
 
 
 def test_out_of_range_and_a_jump_that_stays() -> None:

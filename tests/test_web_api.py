@@ -170,7 +170,12 @@ def test_a_person_no_longer_on_the_roster_is_refused(api: Api) -> None:
 def test_the_openapi_document_describes_the_api_and_not_the_webhooks(api: Api) -> None:
     doc = api.client.get("/openapi.json").json()
     assert set(doc["paths"]) == {
-        "/api/v1/alerts", "/api/v1/alerts/{alert_id}/ack", "/api/v1/alerts/{alert_id}/escalate",
+        f"/api/v1{path}"
+        for path in (
+            "/me", "/duty", "/alerts", "/alerts/{alert_id}", "/alerts/{alert_id}/ack",
+            "/alerts/{alert_id}/escalate", "/alerts/{alert_id}/clear", "/stations", "/villages",
+            "/villages/{village_id}/clear", "/broadcast", "/log", "/handover", "/handover/accept",
+        )
     }  # fmt: skip
     ack = doc["paths"]["/api/v1/alerts/{alert_id}/ack"]["post"]
     assert {"200", "401", "403", "404", "409"} <= set(ack["responses"])

@@ -9,10 +9,10 @@ the web app, SMS replies and voice keypresses too).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
@@ -32,15 +32,27 @@ from floodwatch.events import (
 from floodwatch.hooks import Hook
 from floodwatch.notify.outbox import Outbox
 from floodwatch.office import Office
-from floodwatch.records import dutylog
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.store import Database
 from floodwatch.store.events import record
-from floodwatch.store.models import AcknowledgementRow, AlertRow, EventRow, PageRow
+from floodwatch.store.models import (
+    AcknowledgementRow,
+    AlertRow,
+    EventRow,
+    PageRow,
+    RuleStateRow,
+)
 
 log = logging.getLogger(__name__)
 
 ACK_PATHS = ("cli", "sms", "voice", "web")
+# alerts that close on their own desk, never by `clear`: a village's round of 叫应 (its warning
+# is cleared), a drill's, a handover record's (it is confirmed)
+OWN_DESK = ("village", "drill", "handover")
+
+# called, in the acknowledgement's transaction, when an alert becomes acknowledged:
+# (session, alert, by, via, now); raising FloodwatchError refuses the acknowledgement
+OnAcknowledged = Callable[[Session, AlertRow, str, str, datetime], None]
 
 _EVENTS: dict[Transition, type[AlertChanged]] = {
     Transition.OPENED: Opened,
@@ -54,6 +66,7 @@ class AlertLifecycle:
     def __init__(
         self, db: Database, policies: Mapping[str, EscalationPolicy], office: Office,
         roster: RosterHolder, outbox: Outbox, pages_written: Hook,
+        on_acknowledged: Sequence[OnAcknowledged] = (),
     ) -> None:  # fmt: skip
         self.db = db
         self.policies = policies
@@ -61,6 +74,7 @@ class AlertLifecycle:
         self.roster = roster
         self.outbox = outbox
         self.pages_written = pages_written
+        self.on_acknowledged = tuple(on_acknowledged)  # e.g. a handover alert's confirmation
         self._order = office.level_ids
 
     # -- changes -------------------------------------------------------------------------------
@@ -152,8 +166,8 @@ class AlertLifecycle:
         return record(session, now, event)
 
     def retire(self, session: Session, alert: AlertRow, reason: str, now: datetime) -> int:
-        """Close an open alert whose rule, station, feed or policy left the config: an event, a
-        duty-log line, and a page to everyone paged about it so far."""
+        """Close an open alert whose rule, station, feed or policy left the config: an event (and
+        with it a duty-log entry), and a page to everyone paged about it so far."""
         policy = self.policies.get(alert.policy)
         alert.state = "retired"
         alert.cleared_at = alert.updated_at = now
@@ -163,10 +177,6 @@ class AlertLifecycle:
             session, now,
             Retired(alert=alert.id, station=alert.station, level=alert.level, rule=alert.rule_id,
                     reason=reason),
-        )  # fmt: skip
-        dutylog.write(
-            session, now, "alert_retired", f"alert #{alert.id} ({alert.station}) closed: {reason}",
-            {"alert": alert.id},
         )  # fmt: skip
         if policy is None:
             return 0  # whom it reached is not known any more
@@ -250,6 +260,50 @@ class AlertLifecycle:
             self.pages_written()
         return pages
 
+    def clear(self, alert_id: int, by: str, via: str, now: datetime) -> AlertRow:
+        """A leader declares the alert over by hand (a stuck gauge, a false reading, a danger
+        past before the readings show it): it closes, everyone paged about it so far is told,
+        and its rule starts again from no level, so water still at a level opens a new alert
+        with the next reading. Who may is the caller's check (the console and the API: a
+        leader). The `cleared` event's detail says who and how ({"by", "via"})."""
+        if via not in ACK_PATHS:
+            raise ValueError(f"unknown path {via!r}")
+        if by not in self.roster.current.people:
+            raise NotFound(f"unknown person {by!r}: not in the rosters")
+        with self.db.transaction() as session:
+            alert = session.get(AlertRow, alert_id, with_for_update=True)
+            if alert is None:
+                raise NotFound(f"no alert #{alert_id}")
+            if alert.state != "open":
+                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+            if alert.rule_type in OWN_DESK:
+                raise FloodwatchError(
+                    f"alert #{alert_id} is a {alert.rule_type} alert: it closes on its own desk "
+                    "(a village warning is cleared, a handover record confirmed)"
+                )
+            previous = alert.level
+            alert.state = "cleared"
+            alert.cleared_at = alert.updated_at = now
+            alert.next_escalation_at = None
+            session.execute(
+                update(RuleStateRow)
+                .where(RuleStateRow.rule_id == alert.rule_id)
+                .values(level=None, below_since=None)
+            )
+            log.info("alert #%d cleared by hand by %s (%s)", alert.id, by, via)
+            event = record(
+                session, now,
+                Cleared(alert=alert.id, station=alert.station, level=None, previous=previous,
+                        value=alert.value, unit=alert.unit, rule=alert.rule_id,
+                        rule_type=alert.rule_type, detail={"by": by, "via": via}),
+            )  # fmt: skip
+            policy = self.policies.get(alert.policy)
+            told = escalation.steps_so_far(policy, alert.escalation_step) if policy else []
+            pages = self.outbox.page_alert(session, alert, event, "cleared", told, now)
+        if pages:
+            self.pages_written()
+        return alert
+
     def next_escalation(self) -> datetime | None:
         """When the earliest pending escalation is due (replay steps its clock to it)."""
         with self.db.sessions() as session:
@@ -314,13 +368,16 @@ class AlertLifecycle:
             alert.updated_at = now
             duty = roster.on_duty(now)
             role = next((r for r, a in duty.assignments.items() if by in a.people), None)
-            log.info("alert #%d answered by %s (%s)%s", alert.id, by, via,
-                     f"; still to answer: {', '.join(pending)}" if pending else "")  # fmt: skip
             record(
                 session, now,
                 Acknowledged(alert=alert.id, station=alert.station, level=alert.level, by=by,
                              role=role, via=via, pending=pending),
             )  # fmt: skip
+            if not pending:
+                for callback in self.on_acknowledged:
+                    callback(session, alert, by, via, now)
+            log.info("alert #%d answered by %s (%s)%s", alert.id, by, via,
+                     f"; still to answer: {', '.join(pending)}" if pending else "")  # fmt: skip
             return alert
 
     # -- helpers -------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ def orphaned(
     elif rule_type == "official":
         if station not in configured.feeds:
             return f"feed {station!r} is no longer in the config"
+    elif rule_type == "handover":
+        pass  # a handover record's confirmation (records.handover): no config behind it
+    elif rule_type == "drill":
+        pass  # a drill's own alert (villages.drills): the drill ends it
     elif (station, rule_id) not in configured.rules:
         return f"rule {rule_id!r} for station {station!r} is no longer in the config"
     if policy not in configured.policies:

@@ -15,7 +15,7 @@ from floodwatch.duty.messages import DutyMessages, names, role_title
 from floodwatch.events import Handover, HandoverReminder
 from floodwatch.hooks import Hook
 from floodwatch.notify.templates import DutyFacts
-from floodwatch.records import dutylog
+from floodwatch.records import handover as handover_record
 from floodwatch.roster import handovers
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.roster.model import Roster
@@ -24,6 +24,16 @@ from floodwatch.store.events import record
 from floodwatch.store.models import AlertRow
 
 CHECKED = "duty_checked_at"
+
+
+def handover_note(session: Session, roster: Roster, at: datetime) -> str:
+    """The note of the handover record written for the shift change at `at`, as the incoming
+    team's page shows it; or that none was written."""
+    row = handover_record.record_for(session, at)
+    if row is None:
+        return "交班留言：本次交接班未填写交接班记录 / no handover record was written"
+    by = roster.person(row.by).name if row.by in roster.people else row.by
+    return f"交班留言（{by}，交接班记录 #{row.id}）/ handover note: {row.note or '无 / none'}"
 
 
 class HandoverAnnouncer:
@@ -66,6 +76,7 @@ class HandoverAnnouncer:
         open_alerts = self._open_alerts(session)
         outgoing = {r: names(roster, p) for r, p in h.outgoing.items()}
         incoming = {r: names(roster, p) for r, p in h.incoming.items()}
+        note = handover_note(session, roster, h.at)
         event = record(session, now, Handover(
             at_local=office.local(h.at),
             incoming={r: list(p) for r, p in h.incoming.items()},
@@ -77,6 +88,7 @@ class HandoverAnnouncer:
             facts = DutyFacts(
                 office.name, office.local(h.at), role_title(roster, role),
                 office.local(duty.assignments[role].end), outgoing.get(role, ""), open_alerts,
+                [note],
             )  # fmt: skip
             pages += tell(session, event, roster, role, people, "handover_in", facts, now)
         for role, people in h.outgoing.items():
@@ -84,13 +96,6 @@ class HandoverAnnouncer:
             facts = DutyFacts(office.name, office.local(h.at), role_title(roster, role),
                               names=incoming.get(role, ""))  # fmt: skip
             pages += tell(session, event, roster, role, released, "handover_out", facts, now)
-        lines = [
-            f"{role_title(roster, r)}: {outgoing.get(r, '-')} -> {incoming[r]}" for r in h.incoming
-        ]
-        dutylog.write(
-            session, now, "handover", "; ".join(lines),
-            {"at": h.at.isoformat(), "open_alerts": len(open_alerts)},
-        )  # fmt: skip
         return pages
 
     def _reminder(
@@ -108,16 +113,13 @@ class HandoverAnnouncer:
             pages += self.messages.tell(
                 session, event, roster, role, people, "handover_reminder", facts, now
             )
-        told = "; ".join(
-            f"{role_title(roster, r)}: {names(roster, p)}" for r, p in h.incoming.items()
-        )
-        text = f"reminded for {office.local(h.at)}: {told}"
-        dutylog.write(session, now, "handover_reminder", text, {"at": h.at.isoformat()})
         return pages
 
     def _open_alerts(self, session: Session) -> list[str]:
         rows = session.scalars(
-            select(AlertRow).where(AlertRow.state == "open").order_by(AlertRow.id)
+            select(AlertRow)
+            .where(AlertRow.state == "open", AlertRow.rule_type != handover_record.RULE_TYPE)
+            .order_by(AlertRow.id)
         )
         return [
             f"#{a.id} {self.messages.outbox.station_name(a.station)} {a.level} "

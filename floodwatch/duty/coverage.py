@@ -46,16 +46,16 @@ class CoverageMonitor:
             state.put_in(session, CHECKED, {"day": today})
             found = gaps(roster, now, now + timedelta(days=duty.coverage_days))
             if not found:
-                text = f"no gaps in the next {duty.coverage_days} days"
-                dutylog.write(session, now, "coverage", text)
+                text = f"未来 {duty.coverage_days} 天排班无缺口"
+                dutylog.write(session, now, "coverage", text, {"gaps": []})
                 return 0
             lines = [
                 f"{role_title(roster, g.role)} {g.start.astimezone(office.zone):%m-%d %H:%M}–"
                 f"{g.end.astimezone(office.zone):%m-%d %H:%M}: {len(g.present)}/{g.required}"
                 for g in found
             ]
+            # the duty-log entry is written with the event (records.dutylog)
             event = record(session, now, CoverageGaps(gaps=lines))
-            dutylog.write(session, now, "coverage", "\n".join(lines), {"gaps": len(found)})
             facts = DutyFacts(office.name, office.local(now), lines=lines)
             admins = tuple(duty.roster_admins)
             pages = self.messages.tell(

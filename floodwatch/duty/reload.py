@@ -18,7 +18,6 @@ from floodwatch.errors import ConfigError
 from floodwatch.events import RosterRejected, RosterReloaded
 from floodwatch.hooks import Hook
 from floodwatch.notify.templates import DutyFacts
-from floodwatch.records import dutylog
 from floodwatch.roster import load_rosters
 from floodwatch.roster.changes import diff
 from floodwatch.roster.holder import RosterHolder, Signature, file_signature
@@ -76,12 +75,8 @@ class RosterReloader:
         log.info("roster reloaded (version %d): %s", version, "; ".join(summary))
         if not announce:
             return Reload("reloaded", tuple(summary))
-        with self.db.transaction() as session:
+        with self.db.transaction() as session:  # the duty-log entry comes with the event
             record(session, now, RosterReloaded(version=version, changes=summary))
-            dutylog.write(
-                session, now, "roster", "\n".join(summary),
-                {"files": [str(p) for p in self.config.roster_paths], "version": version},
-            )  # fmt: skip
         return Reload("reloaded", tuple(summary))
 
     def _announce_rejection(self, lines: tuple[str, ...], now: datetime) -> None:
@@ -89,7 +84,6 @@ class RosterReloader:
         office = self.messages.office
         with self.db.transaction() as session:
             event = record(session, now, RosterRejected(errors=list(lines)))
-            dutylog.write(session, now, "roster_rejected", "\n".join(lines))
             facts = DutyFacts(office.name, office.local(now), lines=lines)
             duty = roster.on_duty(now)
             roles = ("officer",) if "officer" in roster.roles else tuple(sorted(roster.roles))

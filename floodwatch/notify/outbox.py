@@ -48,6 +48,23 @@ class About:
     level: str | None = None
 
 
+@dataclass(frozen=True)
+class BroadcastPage:
+    """One loudspeaker to sound: `key` names it on its page (the page's `person`: never a
+    person id), `channel` is the broadcast notifier that reaches it at `address`, and
+    `subject` and `body` are what it says."""
+
+    key: str
+    channel: str
+    address: str
+    subject: str
+    body: str
+    language: str = "zh-CN"
+
+
+LOUDSPEAKER = "loudspeaker"  # the role a broadcast page is written in
+
+
 class Outbox:
     def __init__(
         self, notifiers: Mapping[str, Notifier], roster: RosterHolder,
@@ -125,6 +142,31 @@ class Outbox:
                 )  # fmt: skip
                 record(session, now, queued)
                 count += 1
+        return count
+
+    def broadcast(
+        self, session: Session, event: EventRow, sends: Sequence[BroadcastPage], now: datetime,
+        about: About, cause: str,
+    ) -> int:  # fmt: skip
+        """One page per loudspeaker, in its broadcast channel's lane; returns how many were
+        written. The key names the installation, the event, the loudspeaker and the channel."""
+        installation = self._installation_id(session)
+        count = 0
+        for b in sends:
+            page = PageRow(
+                idempotency_key=f"{installation}:{event.id}:{b.key}:{b.channel}",
+                alert_id=about.alert, event_id=event.id, person=b.key, role=LOUDSPEAKER,
+                channel=b.channel, address=b.address, language=b.language, subject=b.subject,
+                body=b.body, status="pending", attempts=0, created_at=now, next_attempt_at=now,
+            )  # fmt: skip
+            session.add(page)
+            session.flush()
+            queued = PageQueued(
+                **_common(about), to=b.key, role=LOUDSPEAKER, channel=b.channel, page=page.id,
+                cause=cause,
+            )  # fmt: skip
+            record(session, now, queued)
+            count += 1
         return count
 
     def _installation_id(self, session: Session) -> str:

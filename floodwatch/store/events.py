@@ -1,4 +1,5 @@
-"""Writing and reading pipeline events (floodwatch.events): the one place an event row is made."""
+"""Writing and reading pipeline events (floodwatch.events): the one place an event row is made,
+and so the one place the duty log's automatic entries are written (records.dutylog.LOGGED)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from floodwatch.events import Event
+from floodwatch.records import dutylog
 from floodwatch.store.models import EventRow
 
 
 def record(session: Session, at: datetime, event: Event) -> EventRow:
-    """Add one event row in the caller's transaction and flush it, so pages can refer to it."""
+    """Add one event row in the caller's transaction and flush it, so pages can refer to it;
+    an event of a type the duty log keeps writes its entry in the same transaction."""
     row = EventRow(
         at=at, type=event.type, alert_id=event.alert, station=event.station, level=event.level,
         data=event.data(),
     )  # fmt: skip
     session.add(row)
     session.flush()
+    dutylog.from_event(session, at, event, row.id)
     return row
 
 

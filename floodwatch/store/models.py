@@ -263,7 +263,9 @@ class HandoverRow(Base):
     __tablename__ = "handovers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime]
+    at: Mapped[datetime]  # when it was written
+    # the shift change it is for (None only in rows written before migration 0006)
+    handover_at: Mapped[datetime | None] = mapped_column(index=True)
     by: Mapped[str] = mapped_column(String(64))  # who wrote it (the outgoing team)
     outgoing: Mapped[dict[str, Any]]  # role -> person ids
     incoming: Mapped[dict[str, Any]]
@@ -309,3 +311,96 @@ class HazardEventRow(Base):
     by: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DrillRow(Base):
+    """A drill (演练) of the warning chain: its own alerts and village warnings, all marked, and
+    what became of them (floodwatch.villages.drills)."""
+
+    __tablename__ = "drills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(64))
+    station: Mapped[str] = mapped_column(String(64))
+    villages: Mapped[dict[str, Any]]  # {"villages": [ids]}
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))  # the station's
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class VillageWarningRow(Base):
+    """A village warning (准备转移 / 立即转移) from its issue until the leader on duty clears it.
+    Each warning level is one round of 叫应: an alert (rule type "village", or "drill") whose
+    acknowledgements are the responsible persons' answers."""
+
+    __tablename__ = "village_warnings"
+    __table_args__ = (
+        # at most one real warning standing per village (drills have their own)
+        Index(
+            "uq_standing_warning",
+            "village",
+            unique=True,
+            sqlite_where=text("state = 'standing' AND drill_id IS NULL"),
+            postgresql_where=text("state = 'standing' AND drill_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village: Mapped[str] = mapped_column(String(64), index=True)
+    drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # prepare | move_now
+    state: Mapped[str] = mapped_column(String(16))  # standing | cleared
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))  # the current round
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(64))  # a person id, or "floodwatch"
+    raised_at: Mapped[datetime | None]  # to move_now
+    raised_by: Mapped[str | None] = mapped_column(String(64))
+    # what set the current level: {"kind": "level"|"rain"|"hand"|"drill", ...} (villages.desk)
+    cause: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answer_by: Mapped[datetime | None]  # 叫应 deadline of the current round (None: done)
+    remind_at: Mapped[datetime | None]  # when the leader on duty is next reminded
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class EvacuationReportRow(Base):
+    """Households and people moved, as a responsible person reported them for a warning (their
+    latest report counts; a village's figure is the sum over its reporters)."""
+
+    __tablename__ = "evacuation_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("village_warnings.id"), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    households: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
+
+
+class UserRow(Base):
+    """A person's sign-in to the duty console: their password (an argon2id hash, never the
+    password) set by `floodwatch user set-password`. The person is a roster id: whoever leaves
+    the rosters cannot sign in any more, whatever this row says."""
+
+    __tablename__ = "users"
+
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # raised at each new password: a session signed for an older one is refused
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    set_at: Mapped[datetime]
+    set_by: Mapped[str] = mapped_column(String(64))  # an admin's person id, "cli" or "demo"
+
+
+class WebKeyRow(Base):
+    """Secrets the web app makes for itself and every node shares (the key that signs session
+    cookies): made at random on first use, kept in the database, never in a file."""
+
+    __tablename__ = "web_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

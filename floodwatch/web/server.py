@@ -1,6 +1,7 @@
 """The web app on uvicorn in a background thread, for `floodwatch run`: `WebServer(app)`
-listens on settings.web.listen; `start()` returns once it listens (FloodwatchError if it
-cannot); `stop()` lets requests under way finish (up to 5 s), then closes."""
+listens on settings.web.listen; `start()` gives the demo's people their demo passwords (config
+`web.demo_users`, the demo only), returns once it listens (FloodwatchError if it cannot);
+`stop()` lets requests under way finish (up to 5 s), then closes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 
 import uvicorn
 
+from floodwatch import users
 from floodwatch.app import App
 from floodwatch.errors import FloodwatchError
 from floodwatch.web.app import create_app
@@ -53,6 +55,8 @@ class WebServer:
             raise FloodwatchError(f"web.listen: expected host:port, found {listen!r}")
         self.host, self.port = host, int(port)
         self.public_url = web.public_url if web is not None else None
+        self.demo_users = dict(web.demo_users) if web is not None else {}
+        self.app = app
         self.asgi = create_app(app)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -65,6 +69,10 @@ class WebServer:
     def start(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             raise RuntimeError("the web server is already started")
+        if self.demo_users:  # the config checked they come with the demo clock, on loopback
+            users.ensure_demo_users(
+                self.app.db, self.app.roster.current, self.demo_users, self.app.clock.now()
+            )
         try:
             sock = socket.create_server((self.host, self.port))
         except OSError as exc:

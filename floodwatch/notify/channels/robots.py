@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from floodwatch.clock import SystemClock
 from floodwatch.notify.base import (
     Capabilities,
     DeliveryResult,
@@ -46,7 +47,6 @@ from floodwatch.notify.channels.common import (
     read_secret,
     secret_pair,
 )
-from floodwatch.clock import SystemClock
 from floodwatch.plugins import PluginContext
 from floodwatch.roster.model import Person
 from floodwatch.yamlsource import Secret
