@@ -117,6 +117,7 @@ def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequenc
             readings[i].observed_at if i < len(readings) else None,
             min((t for t, _, _ in pending_acks), default=None),
             lifecycle.next_escalation(),
+            app.village_desk.next_due() if app.villages else None,
             dispatcher.next_due(),
         ) if t is not None and t <= end]  # fmt: skip
         if not candidates:
@@ -138,6 +139,8 @@ def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequenc
         for _, who, alert_id in sorted(due, key=lambda a: a[0]):
             _acknowledge(app, who, alert_id, now)
         lifecycle.escalate(now)
+        if app.villages:
+            app.village_desk.tick(now)
         dispatcher.deliver_due(now)
 
 

@@ -266,10 +266,12 @@ class Service:
         )
 
     def escalate(self) -> None:
-        """Retired alerts, silent stations and due escalations."""
+        """Retired alerts, silent stations, due escalations, the villages' 叫应 and reminders."""
 
         def tick(now: datetime) -> None:
             self.pipeline.tick(now)
+            if self.app.villages:  # 叫应 unanswered by the village's wait; warnings reminded
+                self.app.village_desk.tick(now)
             state.put(self.app.db, TICK, {"at": now.isoformat(), "node": self.node})
 
         self._guarded(tick)

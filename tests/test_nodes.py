@@ -44,12 +44,12 @@ def test_two_nodes_start_together_and_the_standby_takes_over_from_a_killed_leade
     nodes.wait(lambda: "handover" in nodes.event_types(), 60, "the 08:00 handover")
     nodes.wait(lambda: nodes.count(tmp_path / "pages.jsonl", killed)["pages_undelivered"] == 0,
                30, "every page delivered")  # fmt: skip
+    codes = nodes.stop()  # before counting: a poll between two reads would skew them
+    assert sorted(codes) == [-9, 0]  # the survivor stopped cleanly on SIGTERM
     last_poll = nodes.state("poll:demo")
     assert last_poll is not None
     counted = nodes.count(tmp_path / "pages.jsonl", killed)
     types = nodes.event_types()
-    codes = nodes.stop()
-    assert sorted(codes) == [-9, 0]  # the survivor stopped cleanly on SIGTERM
 
     assert counted["readings"] == file_readings_until(last_poll["at"])  # 0 readings lost
     assert counted["pages_lost"] == 0

@@ -373,11 +373,14 @@ class VillageDesk:
     def next_due(self) -> datetime | None:
         """When `tick` next has something to do (replay steps its clock to it)."""
         with self.db.sessions() as session:
+            standing = VillageWarningRow.state == "standing"
             times = [
-                session.scalar(
-                    select(func.min(column)).where(VillageWarningRow.state == "standing")
-                )
-                for column in (VillageWarningRow.answer_by, VillageWarningRow.remind_at)
+                session.scalar(select(func.min(VillageWarningRow.answer_by)).where(standing)),
+                session.scalar(  # drills are not reminded (tick skips them)
+                    select(func.min(VillageWarningRow.remind_at)).where(
+                        standing, VillageWarningRow.drill_id.is_(None)
+                    )
+                ),
             ]
         found = [t for t in times if t is not None]
         return min(found) if found else None
