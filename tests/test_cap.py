@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from floodwatch.app import App, build_app
@@ -18,6 +19,7 @@ from floodwatch.cap import NS
 from floodwatch.clock import SimulatedClock
 from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.store.models import VillageWarningRow
+from floodwatch.web.app import create_app
 
 from .conftest import FIXTURES
 from .helpers import TOWNSHIP_ROSTER, demo_readings, write_config
@@ -137,3 +139,25 @@ def test_what_has_no_cap(app: App, tmp_path: Path) -> None:
     with pytest.raises(FloodwatchError, match="add a `cap:` section"):
         bare.cap.messages()
     bare.db.dispose()
+
+
+def test_the_web_app_serves_the_index_and_each_message(
+    app: App, schema: xmlschema.XMLSchema
+) -> None:
+    client = TestClient(create_app(app))  # CAP is for passing on: no sign-in
+    index = client.get("/cap/index.atom")
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("application/atom+xml")
+    atom = "{http://www.w3.org/2005/Atom}"
+    links = [e.find(f"{atom}link") for e in ET.fromstring(index.text).findall(f"{atom}entry")]
+    hrefs = [link.get("href", "") for link in links if link is not None]
+    assert len(hrefs) == len(app.cap.messages()) > 0
+    for href in hrefs:
+        path = "/" + href.split("/", 3)[3]  # the link is absolute, on web.public_url or ours
+        served = client.get(path)
+        assert served.status_code == 200
+        assert served.headers["content-type"].startswith("application/cap+xml")
+        schema.validate(served.text)
+        identifier = path.removeprefix("/cap/").removesuffix(".xml")
+        assert ET.fromstring(served.text).findtext(f"{CAP}identifier") == identifier
+    assert client.get("/cap/floodwatch-nope-1.xml").status_code == 404

@@ -16,6 +16,7 @@ from floodwatch.records import days
 from floodwatch.records.report import DayReader
 from floodwatch.web.access import Access
 from floodwatch.web.api import api_router
+from floodwatch.web.cap_routes import cap_router
 from floodwatch.web.console.charts import Charts
 from floodwatch.web.console.routes import Console, console_router
 from floodwatch.web.console.templating import Templates
@@ -81,6 +82,7 @@ def create_app(app: App, limiter: LoginLimiter | None = None) -> FastAPI:
         twilio_router(hooks),
         api_router(app.db, access, desk, views),
         console_router(console),
+        cap_router(app.cap, public_url),
     ]
     for router in routers:
         web.include_router(router)
