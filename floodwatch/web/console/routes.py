@@ -107,7 +107,12 @@ def console_router(c: Console) -> APIRouter:
         )
         return Ctx(person, session, language)
 
-    def page(request: Request, ctx: Ctx, name: str, status: int = 200, **more: Any) -> HTMLResponse:
+    def page(
+        request: Request, ctx: Ctx, name: str, status: int = 200, path: str | None = None,
+        **more: Any,
+    ) -> HTMLResponse:  # fmt: skip
+        """`name` rendered for the request. `path`: the page the forms come back to (a live
+        fragment's is its page's, not the fragment's own)."""
         flash = None
         signed = request.cookies.get(FLASH)
         if signed:
@@ -117,7 +122,7 @@ def console_router(c: Console) -> APIRouter:
                 flash = {"kind": kind, "text": text}
         html = c.templates.render(
             ctx.language, name, me=ctx.person, csrf=ctx.csrf, now=c.clock.now(),
-            office=c.office.name, path=request.url.path, flash=flash, live_every=LIVE_EVERY,
+            office=c.office.name, path=path or request.url.path, flash=flash, live_every=LIVE_EVERY,
             role_text={r: t.render(ctx.language) for r, t in ROLE_TEXT.items()},
             **more,
         )  # fmt: skip
@@ -263,7 +268,7 @@ def console_router(c: Console) -> APIRouter:
         ctx = context(request)
         if ctx.person is None:
             return Response("signed out", status_code=401, media_type="text/plain")
-        response = page(request, ctx, "_live.html", view=c.views.now())
+        response = page(request, ctx, "_live.html", path="/", view=c.views.now())
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -279,7 +284,9 @@ def console_router(c: Console) -> APIRouter:
             message = _("No alert #{id}.", id=alert_id).render(ctx.language)
             return refused(request, ctx, 404, message)
         alert, timeline = found
-        response = page(request, ctx, name, alert=alert, timeline=timeline)
+        response = page(
+            request, ctx, name, path=f"/alerts/{alert_id}", alert=alert, timeline=timeline
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 
