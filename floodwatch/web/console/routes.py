@@ -10,6 +10,7 @@ redirects (303) to the page it came from.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,9 +210,9 @@ def console_router(c: Console) -> APIRouter:
         wait = c.limiter.wait(person, address)
         if wait > 0:
             message = _("Too many failed sign-ins: wait {minutes} min and try again.",
-                        minutes=int(wait // 60) + 1).render(ctx.language)  # fmt: skip
+                        minutes=math.ceil(wait / 60)).render(ctx.language)  # fmt: skip
             limited = _login_form(request, ctx, target, 429, message, person)
-            limited.headers["Retry-After"] = str(int(wait) + 1)
+            limited.headers["Retry-After"] = str(math.ceil(wait))
             return limited
         generation = await run_in_threadpool(users.verify, c.sessions.db, person, password)
         if generation is None or c.access.person(person) is None:

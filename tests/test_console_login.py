@@ -1,0 +1,183 @@
+"""Signing in to the console: a wrong password or person gets one answer and no session; failed
+sign-ins are limited per person and per address (on the limiter's own clock, moved by the test);
+the sign-in form has its own CSRF token; sessions end when they are too old and on sign-out."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from floodwatch.web.sessions import COOKIE, LOGIN_CSRF, MAX_AGE, web_key
+
+from .console_support import ADMIN, OFFICER, OTHER_OFFICER, PASSWORD, Desk, demo_desk
+
+WRONG = "not the password"
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    yield from demo_desk(tmp_path)
+
+
+def login_token(desk: Desk) -> str:
+    """The sign-in form's CSRF token (its cookie comes with it)."""
+    form = desk.client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found, form.text
+    return found.group(1)
+
+
+def try_sign_in(desk: Desk, person: str, password: str, csrf: str | None = None) -> int:
+    """A sign-in through the form: its status (303: signed in)."""
+    token = login_token(desk) if csrf is None else csrf
+    answer = desk.client.post(
+        "/login", data={"person": person, "password": password, "csrf": token, "next": "/"},
+        follow_redirects=False,
+    )  # fmt: skip
+    return answer.status_code
+
+
+def signed_in(desk: Desk) -> bool:
+    code = desk.client.get("/ping").status_code
+    assert code in (204, 401)
+    return code == 204
+
+
+def error_of(desk: Desk, person: str, password: str) -> tuple[int, str]:
+    answer = desk.client.post(
+        "/login", data={"person": person, "password": password, "csrf": login_token(desk)},
+        follow_redirects=False,
+    )  # fmt: skip
+    found = re.search(r'id="login-error">([^<]*)<', answer.text)
+    return answer.status_code, found.group(1) if found else ""
+
+
+def test_the_right_password_signs_in(desk: Desk) -> None:
+    assert not signed_in(desk)
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 303
+    assert signed_in(desk)
+    assert desk.client.cookies.get(COOKIE)
+
+
+def test_a_wrong_password_an_unknown_person_and_one_without_a_password_get_one_answer(
+    desk: Desk,
+) -> None:
+    """Nothing tells whether the person exists, or has a password."""
+    answers = {
+        error_of(desk, OFFICER, WRONG),  # in the rosters, with a password
+        error_of(desk, "no.such.person", PASSWORD),  # not in the rosters
+        error_of(desk, "chen.jing", PASSWORD),  # in the rosters, without a password
+        error_of(desk, OFFICER, ""),
+    }
+    assert answers == {(401, "人员不存在或密码错误。")}
+    assert not signed_in(desk)
+    assert desk.client.cookies.get(COOKIE) is None
+
+
+def test_the_answer_is_in_english_for_an_english_browser(desk: Desk) -> None:
+    desk.client.headers["Accept-Language"] = "en-GB,en;q=0.9"
+    assert error_of(desk, OFFICER, WRONG) == (401, "Unknown person or wrong password.")
+
+
+def test_after_five_failures_a_person_is_refused_even_with_the_right_password(
+    desk: Desk,
+) -> None:
+    for _ in range(5):
+        assert try_sign_in(desk, OFFICER, WRONG) == 401
+    answer = desk.client.post(
+        "/login", data={"person": OFFICER, "password": PASSWORD, "csrf": login_token(desk)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "300"  # the limiter's clock did not move
+    assert "登录失败次数过多：请等待 5 分钟后重试。" in answer.text
+    assert not signed_in(desk)
+    # someone else, from the same address, is not held up by it
+    assert try_sign_in(desk, OTHER_OFFICER, PASSWORD) == 303
+    desk.client.cookies.clear()
+    # five minutes after the first failure, the person may try again
+    desk.monotonic.now += 299
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 429
+    desk.monotonic.now += 2
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 303
+    assert signed_in(desk)
+
+
+def test_a_success_forgets_the_persons_failures(desk: Desk) -> None:
+    for _ in range(4):
+        assert try_sign_in(desk, OFFICER, WRONG) == 401
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 303
+    desk.client.cookies.clear()
+    for _ in range(4):
+        assert try_sign_in(desk, OFFICER, WRONG) == 401
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 303  # 8 failures in all, 4 since
+
+
+def test_twenty_failures_from_one_address_hold_up_every_person_from_it(desk: Desk) -> None:
+    """Guessing across many people from one address is limited too."""
+    for i in range(20):
+        assert try_sign_in(desk, f"guess.{i}", WRONG) == 401
+    assert try_sign_in(desk, ADMIN, PASSWORD) == 429
+    desk.monotonic.now += 301
+    assert try_sign_in(desk, ADMIN, PASSWORD) == 303
+
+
+def test_the_sign_in_form_needs_its_own_csrf_token(desk: Desk) -> None:
+    """A sign-in posted from another site (login CSRF) has neither the cookie nor its token."""
+    real = login_token(desk)
+    assert try_sign_in(desk, OFFICER, PASSWORD, csrf="made-up") == 403
+    assert try_sign_in(desk, OFFICER, PASSWORD, csrf="") == 403
+    desk.client.cookies.delete(LOGIN_CSRF, path="/login")
+    assert try_sign_in(desk, OFFICER, PASSWORD, csrf=real) == 403  # the token, not its cookie
+    assert not signed_in(desk)
+    assert try_sign_in(desk, OFFICER, PASSWORD) == 303  # a fresh form works
+
+
+def aged_cookie(desk: Desk, person: str, age_seconds: int) -> str:
+    """A session cookie, signed with the installation's key, issued `age_seconds` ago."""
+
+    class Then(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_seconds
+
+    key = web_key(desk.app.db, "session", desk.clock.now())
+    serializer = URLSafeTimedSerializer(key, salt="floodwatch-session", signer=Then)
+    return str(serializer.dumps({"p": person, "g": 1, "c": "token"}))
+
+
+def test_a_session_ends_after_26_hours(desk: Desk) -> None:
+    hours = int(MAX_AGE.total_seconds() // 3600)
+    assert hours == 26
+    for age, works in ((hours * 3600 - 60, True), (hours * 3600 + 60, False)):
+        desk.client.cookies.clear()
+        desk.client.cookies.set(COOKIE, aged_cookie(desk, OFFICER, age))
+        assert signed_in(desk) is works
+        page = desk.client.get("/", follow_redirects=False)
+        assert (page.status_code, page.headers.get("location")) == (
+            (200, None) if works else (303, "/login?next=/")
+        )
+
+
+def test_signing_out_ends_the_session_in_the_browser(desk: Desk) -> None:
+    desk.sign_in(OFFICER)
+    assert signed_in(desk)
+    assert desk.post("/logout")[0] == 303
+    assert desk.client.cookies.get(COOKIE) is None
+    assert not signed_in(desk)
+    assert desk.client.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
+
+
+def test_a_sign_in_goes_back_only_to_a_page_of_the_console(desk: Desk) -> None:
+    for target, lands in (("/stations", "/stations"), ("https://evil.example/", "/"),
+                          ("//evil.example/", "/"), ("/\\evil.example", "/")):  # fmt: skip
+        desk.client.cookies.clear()
+        answer = desk.client.post(
+            "/login", data={"person": OFFICER, "password": PASSWORD, "csrf": login_token(desk),
+                            "next": target}, follow_redirects=False,
+        )  # fmt: skip
+        assert (answer.status_code, answer.headers["location"]) == (303, lands)
