@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -70,7 +70,7 @@ class Dispatcher:
         rng: random.Random | None = None, failed: AfterPage | None = None,
         unknown: AfterPage | None = None, written: Callable[[], None] | None = None,
         db_error: Callable[[SQLAlchemyError], None] | None = None,
-        sent: Callable[[], None] | None = None,
+        sent: Callable[[], None] | None = None, pause: Callable[[float], None] = time.sleep,
     ) -> None:  # fmt: skip
         self.db = db
         self.notifiers = notifiers
@@ -84,6 +84,7 @@ class Dispatcher:
         self.written = written or (lambda: None)  # pages were written (failover, notices)
         self.db_error = db_error  # a send's outcome could not be recorded (the database)
         self.sent = sent or (lambda: None)  # a lane worker is free again
+        self.pause = pause  # a lane worker waits for its send's start (Lane.pace), real time
         self._lanes: dict[str, Lane] = {}
         self._waiting: float | None = None
 
@@ -124,6 +125,10 @@ class Dispatcher:
         """A lane worker's send. If its outcome cannot be recorded, the claim expires and the
         page goes again under the same idempotency key."""
         try:
+            lane = self.lane(claim.channel)
+            wait = lane.pace(claim.sender, self.timer()) if lane is not None else 0.0
+            if wait > 0:
+                self.pause(wait)
             self._deliver(claim, None, clock)
         except SQLAlchemyError as exc:
             if self.db_error is not None:
@@ -159,32 +164,57 @@ class Dispatcher:
 
     def _claim(self, now: datetime, batch: int) -> list[_Claim]:
         stale = now - self.delivery.claim_timeout * self.speed  # claim_timeout is real time
-        due = or_(
-            and_(PageRow.status == "pending", PageRow.next_attempt_at <= now),
-            and_(PageRow.status == "sending", PageRow.claimed_at <= stale),
-        )
         waiting: list[float] = []
         claims: list[_Claim] = []
         with self.db.transaction() as session:
+            # the channels with pages waiting or in flight, from ix_page_lane alone: a claim
+            # must not read every page waiting (it holds the write lock meanwhile, and a
+            # fan-out of thousands of pages is claimed a few pages at a time)
             channels = list(
-                session.scalars(select(PageRow.channel).where(due).distinct().limit(1000))
+                session.scalars(
+                    select(PageRow.channel)
+                    .where(PageRow.status.in_(("pending", "sending")))
+                    .distinct()
+                    .limit(1000)
+                )
             )
             for channel in sorted(channels):
                 lane = self.lane(channel)
                 slots = lane.free_slots() if lane is not None else batch
                 if slots <= 0:
                     continue
-                pages = session.scalars(
-                    select(PageRow)
-                    .where(due, PageRow.channel == channel)
-                    .order_by(PageRow.id)
-                    .limit(batch if lane is None or lane.foldable else min(batch, slots * 4))
-                    .with_for_update(skip_locked=True)
-                ).all()
-                claims += self._admit(session, lane, channel, list(pages), slots, now, waiting)
+                limit = batch if lane is None or lane.foldable else min(batch, slots * 4)
+                pages = self._due(session, channel, now, stale, limit)
+                claims += self._admit(session, lane, channel, pages, slots, now, waiting)
             session.flush()
         self._waiting = min(waiting) if waiting else None
         return claims
+
+    @staticmethod
+    def _due(
+        session: Session, channel: str, now: datetime, stale: datetime, limit: int
+    ) -> list[PageRow]:
+        """The channel's first `limit` due pages: those whose claim expired (a crashed sender's,
+        oldest first), then those waiting, in the order they fell due (a fan-out: the order
+        written). Read through ix_page_lane (status, channel, next_attempt_at) in that order,
+        so this reads about `limit` pages however many are waiting."""
+        expired = session.scalars(
+            select(PageRow)
+            .where(PageRow.status == "sending", PageRow.channel == channel)
+            .where(PageRow.claimed_at <= stale)
+            .order_by(PageRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        pending = session.scalars(
+            select(PageRow)
+            .where(PageRow.status == "pending", PageRow.channel == channel)
+            .where(PageRow.next_attempt_at <= now)
+            .order_by(PageRow.next_attempt_at, PageRow.id)
+            .limit(limit - len(expired))
+            .with_for_update(skip_locked=True)
+        ).all()
+        return [*expired, *pending]
 
     def _admit(
         self, session: Session, lane: Lane | None, channel: str, pages: list[PageRow],

@@ -122,7 +122,11 @@ class PageRow(Base):
     """One message to one person on one channel: the outbox."""
 
     __tablename__ = "pages"
-    __table_args__ = (Index("ix_page_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_page_due", "status", "next_attempt_at"),
+        # a lane's claim: its channel's pages of one status, in the order they fall due
+        Index("ix_page_lane", "status", "channel", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -114,7 +114,8 @@ class _Robot:
     text_bytes: ClassVar[int]  # the most UTF-8 bytes of text the platform takes
     table: ClassVar[tuple[Rule, ...]]
     code_fields: ClassVar[tuple[str, str]] = ("errcode", "errmsg")
-    limits: ClassVar[RateLimits] = RateLimits(sender=Limit(rate=20, per=60))
+    # 20 in any minute: a 21st within the minute is refused (DingTalk: the robot for 10 minutes)
+    limits: ClassVar[RateLimits] = RateLimits(sender=Limit(rate=20, per=60, window=True))
 
     def __init__(
         self,

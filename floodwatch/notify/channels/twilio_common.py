@@ -353,6 +353,9 @@ class TwilioChannel:
         )
         self._http = _Tap(inner, seconds)
         self.client = Client(options.account_sid, self._auth_token, http_client=self._http)
+        # the SDK imports its REST resources on first use (~0.5 s): at start-up, not inside the
+        # first send of a flood, where it would also bunch a sender's first two requests
+        self.client.api.v2010.account  # noqa: B018
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         return f"{type(self).__name__}(name={self.name!r}, account_sid={self.account_sid!r})"
