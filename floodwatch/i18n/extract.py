@@ -4,7 +4,7 @@ extractors: ``_("...")`` in Python (floodwatch.i18n's marker) and in the Jinja t
     python -m floodwatch.i18n.extract > floodwatch.pot
 
 writes a template a translator merges into locale/*/LC_MESSAGES/floodwatch.po (pybabel update);
-tests/test_i18n_catalogue.py fails when a marked message has no Mandarin.
+tests/test_console_i18n.py fails when a marked message has no Mandarin (or other placeholders).
 """
 
 from __future__ import annotations
