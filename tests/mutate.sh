@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Mutation testing of one group of modules with mutmut 3 (tests/README.md has the figures).
 #
-#   tests/mutate.sh bulk|dispatcher|alerts|rules [COMMIT]     (default: HEAD)
-#   then, in the directory it names: mutmut results / mutmut show NAME / mutmut run NAME...
+#   tests/mutate.sh bulk|dispatcher|alerts|rules [COMMIT [MUTANT_NAME...]]   (default: HEAD)
+#   then, in the directory it names: mutmut results / mutmut show NAME
+#
+# Run again on a later commit, it keeps the results of mutants whose code is unchanged; name
+# mutants (or "floodwatch.store.bulk.x_*" patterns) to run them again against the new tests.
 #
 # A copy of COMMIT's tree is made in $MUTATE_DIR/<group> (default /tmp/floodwatch-mutants) and
 # setup.cfg's [mutmut] section there is narrowed to the group's modules and their own tests:
@@ -15,11 +18,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 group=${1:?usage: tests/mutate.sh bulk|dispatcher|alerts|rules [COMMIT]}
 commit=${2:-HEAD}
+shift $(($# < 2 ? $# : 2))
 engines=("-m" "not postgres")
 case $group in
 bulk)
     modules=(floodwatch/store/bulk.py)
-    tests=(tests/test_storage.py)
+    tests=(tests/test_storage.py tests/test_mutants_bulk.py)
     engines=()
     ;;
 dispatcher)
@@ -63,4 +67,4 @@ sed -i '/^\[mutmut\]/,$d' "$cfg"  # [mutmut] is the file's last section
 echo "mutating ${modules[*]} against ${tests[*]} in $dir"
 cd "$dir"
 FLOODWATCH_SHARED=${FLOODWATCH_SHARED:-$(dirname "$root")/shared} \
-    "$root/.venv/bin/mutmut" run --max-children "${MUTATE_CHILDREN:-2}"
+    "$root/.venv/bin/mutmut" run --max-children "${MUTATE_CHILDREN:-2}" "$@"
