@@ -103,10 +103,12 @@ def test_floodwatch_run_serves_the_web_app_while_it_runs(tmp_path: Path) -> None
         port = probe.getsockname()[1]
     config = write_config(tmp_path, web={"listen": f"127.0.0.1:{port}",
                                          "public_url": "https://fw.example.org"})  # fmt: skip
-    proc = subprocess.Popen([FLOODWATCH, "run", "--config", str(config), "--for", "20s"],
+    # generous limits: on a loaded machine the start (imports, migrations) can take a while;
+    # the test stops the process itself once it has its answer
+    proc = subprocess.Popen([FLOODWATCH, "run", "--config", str(config), "--for", "120s"],
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        deadline, status = time.monotonic() + 15, None
+        deadline, status = time.monotonic() + 90, None
         while status is None and time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(
@@ -115,7 +117,7 @@ def test_floodwatch_run_serves_the_web_app_while_it_runs(tmp_path: Path) -> None
                     status = r.status
             except OSError:
                 time.sleep(0.1)
-        assert status == 200
+        assert status == 200, "the web app did not answer within 90 s"
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
