@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -34,6 +35,8 @@ from floodwatch.web.server import WebServer
 from .conftest import need_service
 from .helpers import ROOT, demo_readings
 from .service_support import DEMO_FEED, drive, simulated
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo office's zone
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -178,6 +181,8 @@ def test_an_officer_takes_the_alert_on_from_a_phone_and_the_leader_clears_it(
     card = page.locator(f"#alerts [data-alert='{alert.id}']")
     expect(card).to_be_visible()  # the live part, refreshed without a reload
     assert page.evaluate("window.stillThisPage") is True
+    shown = duty.clock.now().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    expect(page.locator("#server-time")).to_have_text(shown)  # the footer keeps up
     expect(card).to_have_attribute("data-level", "yellow")
     expect(card.locator(".escalation")).to_contain_text("第 1 步")
     expect(card.locator("button[value=ack]")).to_be_visible()

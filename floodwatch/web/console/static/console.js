@@ -41,6 +41,8 @@
           if (!el.contains(document.activeElement) || document.activeElement === document.body) {
             el.innerHTML = html;
           }
+          var time = el.querySelector("[data-server-time]");  // the footer keeps up with it
+          if (time && serverTime) serverTime.textContent = time.dataset.serverTime;
           fine();
         });
       });
