@@ -315,13 +315,17 @@ def test_the_pages_written_hook_fires_only_when_a_hook_wrote_pages(db: Database)
     assert status(db) == {"sun.hao": "failed"} and written == []
 
 
-def test_a_phone_number_is_masked_in_the_failure_log(
+def test_a_phone_number_is_masked_in_the_failure_log_and_a_person_id_is_not(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    write(db, "+8613800000001")  # a loudspeaker's or a guest's number, not a person id
-    dispatcher(db, Channel({"+8613800000001": Outcome.PERMANENT})).deliver_due(T0)
+    write(db, "+8613800000001", "sun.hao")  # a loudspeaker's or a guest's number; a person
+    answers: dict[str, Outcome | DeliveryResult | Exception] = {
+        "+8613800000001": Outcome.PERMANENT, "sun.hao": Outcome.PERMANENT,
+    }  # fmt: skip
+    dispatcher(db, Channel(answers)).deliver_due(T0)
     assert "+86138****0001" in caplog.text
     assert "+8613800000001" not in caplog.text
+    assert "page #2 to sun.hao via file: permanent" in caplog.text
 
 
 # -- rate limits, digests and lane workers --------------------------------------------------------
@@ -335,6 +339,7 @@ def test_a_rate_limited_channel_holds_its_pages_in_order_until_a_token_comes(
     ticks = Ticks()
     channel = Channel(limits=RateLimits(target=Limit(rate=1, per=60)))
     d = dispatcher(db, channel, timer=ticks)
+    assert d.wait() is None  # nothing claimed yet: nothing waits
     assert d.deliver_due(T0) == 1
     assert d.wait() == pytest.approx(60)
     assert d.deliver_due(T0) == 0  # the lane keeps its buckets between claims
@@ -430,11 +435,14 @@ def test_lane_workers_take_no_more_sends_than_the_channel_allows_at_once(db: Dat
 def test_a_page_for_a_channel_no_longer_configured_is_failed_in_the_dispatchers_thread(
     db: Database,
 ) -> None:
-    write(db, "sun.hao", channel="gone")
+    write(db, "sun.hao", channel="email")  # claimed first ("email" < "file"), failed at once
+    write(db, "zhou.min")
     d = dispatcher(db, Channel())
-    assert d.dispatch(T0, lambda: T0 + timedelta(hours=1)) == 1
-    assert status(db) == {"sun.hao": "failed"}
-    assert [x.finished_at for x in deliveries(db)] == [T0]
+    later = T0 + timedelta(hours=1)
+    assert d.dispatch(T0, lambda: later) == 2
+    d.shutdown()
+    assert status(db) == {"sun.hao": "failed", "zhou.min": "delivered"}
+    assert [(x.page_id, x.finished_at) for x in deliveries(db)] == [(1, T0), (2, later)]
 
 
 def _outcome_not_recorded(exc: Exception) -> Any:
@@ -444,24 +452,62 @@ def _outcome_not_recorded(exc: Exception) -> Any:
     return failed
 
 
+DISK = OperationalError("UPDATE pages", {}, Exception("disk I/O error"))
+
+
 @pytest.mark.parametrize(
-    "error",
-    [OperationalError("UPDATE pages", {}, Exception("disk I/O error")), RuntimeError("bug")],
+    ("error", "hook"), [(DISK, True), (DISK, False), (RuntimeError("bug"), True)]
 )
 def test_a_send_whose_outcome_cannot_be_recorded_frees_its_worker(
-    db: Database, error: Exception
+    db: Database, error: Exception, hook: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     write(db, "sun.hao")
     reported: list[Exception] = []
     freed: list[int] = []
     d = dispatcher(
         db, Channel({"sun.hao": Outcome.PERMANENT}), failed=_outcome_not_recorded(error),
-        db_error=reported.append, sent=lambda: freed.append(1),
+        db_error=reported.append if hook else None, sent=lambda: freed.append(1),
     )  # fmt: skip
     assert d.dispatch(T0, lambda: T0) == 1
     d.shutdown()
     assert freed == [1]
-    # a database error goes to the service (it backs off); any other is logged
-    assert reported == ([error] if isinstance(error, OperationalError) else [])
+    # a database error goes to the service's hook (it backs off), or else to the log with the
+    # database's own first line; any other error is logged with its traceback
+    if isinstance(error, OperationalError) and hook:
+        assert reported == [error]
+        assert "outcome not recorded" not in caplog.text
+    elif isinstance(error, OperationalError):
+        [logged] = [r for r in caplog.records if "not recorded" in r.getMessage()]
+        assert logged.getMessage() == (
+            "page(s) [1]: outcome not recorded: (builtins.Exception) disk I/O error"
+        )
+    else:
+        [logged] = [r for r in caplog.records if "not recorded" in r.getMessage()]
+        assert logged.getMessage() == "page(s) [1]: outcome not recorded"
+        assert logged.exc_info is not None and logged.exc_info[1] is error
+        assert reported == []
     # the record was rolled back whole: the claim stays and expires, the page goes again
     assert status(db) == {"sun.hao": "sending"}
+
+
+def test_sends_under_a_one_a_second_limit_start_a_second_apart(db: Database) -> None:
+    # a worker picks a send up when it can: the first one late, at +0.7 s; the next one,
+    # claimed when the limit gave its token at +1 s, still waits for +1.7 s
+    write(db, "sun.hao", "zhou.min", "li.ming")
+    ticks = Ticks()
+    pauses: list[float] = []
+    channel = Channel(limits=RateLimits(sender=Limit(rate=1, per=1)))
+    d = dispatcher(db, channel, timer=ticks, pause=pauses.append)
+    clock = lambda: T0  # noqa: E731
+    [first] = d._claim(T0, batch=10)
+    ticks.now += 0.7
+    d._deliver_in_lane(first, clock)
+    ticks.now += 0.3
+    [second] = d._claim(T0, batch=10)
+    ticks.now += 0.1
+    d._deliver_in_lane(second, clock)
+    ticks.now += 5
+    [third] = d._claim(T0, batch=10)
+    d._deliver_in_lane(third, clock)  # long after: no wait
+    assert pauses == [pytest.approx(0.6)]
+    assert [m.person for m in channel.sent] == ["sun.hao", "zhou.min", "li.ming"]
