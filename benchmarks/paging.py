@@ -50,7 +50,8 @@ Times on both sides are `time.monotonic()` (CLOCK_MONOTONIC, the same clock in e
 
    2b. The robots' limit over time: a second alert --wave-gap s after the first pages the same
    robots again (the first alert's pages used up the 20 messages). Reported: what floodwatch
-   sent within the minute, what the sinks refused, and what became of the pages.
+   sent within the minute, what the sinks refused, and what became of the pages (they wait
+   for the robot's minute and go as one digest; --wave-watch s after the second alert).
 
 Run from the repository root:  .venv/bin/python benchmarks/paging.py [--quick]
 """
@@ -1032,7 +1033,7 @@ def robot_waves(sink: SinkProcess, args: argparse.Namespace) -> Waves:
                     due = max((_aware(r[2]) - clock).total_seconds() for r in tried)
                     parts.append(f"{len(tried)} refused, retried in {due:.0f} s")
                 if waiting:
-                    parts.append(f"{len(waiting)} never sent (the lane is blocked)")
+                    parts.append(f"{len(waiting)} not sent yet (the robot's minute is used up)")
                 pending[channel] = ", ".join(parts)
             stats = sink.stats()
         finally:
@@ -1181,7 +1182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--wave-first", type=int, default=30, help="2b: first alert's robot pages")
     p.add_argument("--wave-second", type=int, default=10, help="2b: second alert's robot pages")
     p.add_argument("--wave-gap", type=float, default=10, help="2b: seconds between the alerts")
-    p.add_argument("--wave-watch", type=float, default=15, help="2b: seconds watched after")
+    p.add_argument("--wave-watch", type=float, default=60, help="2b: seconds watched after")
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-makespan", action="store_true")
     p.add_argument("--skip-waves", action="store_true")
