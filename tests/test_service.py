@@ -100,3 +100,18 @@ def test_pages_are_delivered_when_written_not_at_the_next_sweep(tmp_path: Path) 
         assert first is not None and first.type == "opened"
     finally:
         service.stop()
+
+
+def test_a_fresh_start_on_a_fresh_clone_makes_the_database_folder(tmp_path: Path) -> None:
+    """A fresh clone has no var/: the demo's fresh start empties nothing and `upgrade` makes the
+    folder, instead of a database outage at the first start."""
+    config = fast_demo(tmp_path, 900, database="sqlite:///var/demo.db")
+    assert not (tmp_path / "var").exists()
+    service = Service(build_app(config), node="test")
+    service.prepare()
+    try:
+        assert (tmp_path / "var" / "demo.db").is_file() and service.leader
+        with service.app.db.sessions() as s:
+            assert s.scalar(select(func.count(EventRow.id))) == 0
+    finally:
+        service.stop()

@@ -131,6 +131,9 @@ class Database:
 
     def reset(self) -> None:
         """Drop every floodwatch table (the demo's fresh start); `upgrade` builds them again."""
+        file = self.file
+        if file is not None and not file.exists():
+            return  # nothing to empty (a fresh clone has no var/ yet: `upgrade` makes it)
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
