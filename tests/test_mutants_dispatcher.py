@@ -385,6 +385,16 @@ def test_a_robots_surplus_goes_out_as_one_digest(db: Database) -> None:
     assert [(d.page_id, d.outcome) for d in deliveries(db)] == [(i, "delivered") for i in ids]
 
 
+def test_a_robots_whole_backlog_goes_into_the_digest(db: Database) -> None:
+    # a fan-out to a duty group's robot: 20 pages, room for 3 now; the robot's lane reads every
+    # page waiting (up to the batch), not only as many as its send slots would take
+    ids = write(db, *(f"officer-{i:02d}" for i in range(20)))
+    robot = Robot(limits=RateLimits(notifier=Limit(rate=3, per=60)))
+    assert dispatcher(db, robot, timer=Ticks()).deliver_due(T0) == 3
+    assert len(robot.sent[2].body.splitlines()) == 18
+    assert {d.page_id for d in deliveries(db)} == set(ids)
+
+
 def test_a_robot_with_room_for_every_page_sends_each_as_it_is(db: Database) -> None:
     ids = write(db, "sun.hao", "zhou.min", "li.ming")
     robot = Robot(limits=RateLimits(notifier=Limit(rate=3, per=60)))
@@ -443,6 +453,22 @@ def test_a_page_for_a_channel_no_longer_configured_is_failed_in_the_dispatchers_
     d.shutdown()
     assert status(db) == {"sun.hao": "failed", "zhou.min": "delivered"}
     assert [(x.page_id, x.finished_at) for x in deliveries(db)] == [(1, T0), (2, later)]
+
+
+def test_a_busy_channel_does_not_hold_another_back(db: Database) -> None:
+    write(db, "sun.hao", "zhou.min", channel="email")  # "email" is claimed before "file"
+    busy = Gate(capabilities=Capabilities(concurrency=1))
+    file = Channel()
+    d = Dispatcher(db, {"email": busy, "file": file}, DELIVERY, "node-a")
+    try:
+        assert d.dispatch(T0, lambda: T0) == 1  # email's one slot taken
+        assert busy.waiting.acquire(timeout=10)
+        write(db, "li.ming")
+        assert d.dispatch(T0, lambda: T0) == 1  # email still busy: the file page goes
+    finally:
+        busy.open.set()
+        d.shutdown()
+    assert status(db) == {"sun.hao": "delivered", "zhou.min": "pending", "li.ming": "delivered"}
 
 
 def _outcome_not_recorded(exc: Exception) -> Any:
