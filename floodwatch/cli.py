@@ -23,11 +23,12 @@ from sqlalchemy import select
 
 from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
-from floodwatch.cli_common import config_option, reports_errors
+from floodwatch.cli_common import config_option, reports_errors, say
 from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
+from floodwatch.i18n import _
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
@@ -257,9 +258,6 @@ def ack(
     config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
 ) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
-    from floodwatch.cli_common import language
-    from floodwatch.i18n import _
-
     if url is not None:
         from floodwatch.web.client import ApiClient
 
@@ -276,7 +274,7 @@ def ack(
         app.db.require()
         app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
     done = _("alert #{id} acknowledged by {person}", id=alert_id, person=person)
-    click.echo(done.render(language()))
+    click.echo(say(done))
 
 
 @main.command()

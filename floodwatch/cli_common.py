@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -14,7 +15,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from floodwatch.errors import ConfigError, FloodwatchError
-from floodwatch.i18n import _, from_environment, text_of
+from floodwatch.i18n import Text, _, from_environment, text_of
 from floodwatch.store.db import describe_database_error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,9 +39,21 @@ def language() -> str:
     return from_environment(os.environ)
 
 
+def say(text: Text) -> str:
+    """A message of the catalogue in the command line's language (`language`)."""
+    return text.render(language())
+
+
+def pad(text: str, width: int) -> str:
+    """`text` left-aligned in a column `width` terminal cells wide: a Chinese character takes
+    two cells, so str.ljust would misalign a table once its words are in Mandarin."""
+    cells = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - cells)
+
+
 def error_line(message: str) -> str:
     """``error: MESSAGE``, the prefix in the command line's language."""
-    return _("error: {message}", message=message).render(language())
+    return say(_("error: {message}", message=message))
 
 
 def reports_errors(fn: F) -> F:
@@ -55,7 +68,7 @@ def reports_errors(fn: F) -> F:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             found = _("{n} problem(s) found; nothing was changed.", n=len(exc.problems))
-            click.echo(found.render(language()), err=True)
+            click.echo(say(found), err=True)
             sys.exit(1)
         except FloodwatchError as exc:
             click.echo(error_line(text_of(exc, language())), err=True)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, reports_errors
-from floodwatch.errors import FloodwatchError, NotFound
+from floodwatch.cli_common import config_option, pad, reports_errors, say
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.records import days, dutylog
 from floodwatch.records.hazards import due_day, is_overdue
 from floodwatch.records.publish import FORMATS, Format
@@ -36,7 +36,8 @@ def _app(config_path: Path) -> App:
 
 def _person(app: App, person: str, option: str = "--by") -> str:
     if person not in app.roster.current.people:
-        raise NotFound(f"{option}: unknown person {person!r}: not in the rosters")
+        raise Unknown(_("{option}: unknown person {person}: not in the rosters", option=option,
+                        person=repr(person)))  # fmt: skip
     return person
 
 
@@ -76,8 +77,12 @@ def log_add(config_path: Path, text: str, by: str, kind: str, corrects: int | No
     _person(app, by)
     with app.db.transaction() as session:
         row = dutylog.add(session, app.clock.now(), by, text, kind, corrects)
-    fixes = f" (corrects #{corrects})" if corrects else ""
-    click.echo(f"duty-log entry #{row.id} written at {app.office.local(row.at)}{fixes}")
+    at = app.office.local(row.at)
+    if corrects:
+        click.echo(say(_("duty-log entry #{id} written at {at} (corrects #{corrects})",
+                         id=row.id, at=at, corrects=corrects)))  # fmt: skip
+    else:
+        click.echo(say(_("duty-log entry #{id} written at {at}", id=row.id, at=at)))
 
 
 @log_cmd.command(name="show")
@@ -119,9 +124,10 @@ def log_show(
     known = dutylog.kinds()
     for kind in kinds:
         if kind not in known:
-            raise FloodwatchError(f"--kind: unknown kind {kind!r} (kinds: {', '.join(known)})")
+            raise Refused(_("--kind: unknown kind {kind} (kinds: {kinds})", kind=repr(kind),
+                            kinds=", ".join(known)))  # fmt: skip
     if day_text and (start_text or end_text):
-        raise FloodwatchError("give --date, or --from/--to, not both")
+        raise Refused(_("give --date, or --from/--to, not both"))
     now = app.clock.now()
     if start_text or end_text:
         start = (
@@ -131,7 +137,7 @@ def log_show(
         )
         end = days.parse_bound(end_text, "--to", zone, day_starts, end=True) if end_text else now
         if end <= start:
-            raise FloodwatchError("--to is not after --from")
+            raise Refused(_("--to is not after --from"))
     else:
         day = (
             days.parse_date(day_text, "--date") if day_text else days.day_of(now, zone, day_starts)
@@ -144,17 +150,19 @@ def log_show(
         click.echo(json.dumps([_entry_json(r, fixed.get(r.id, []), zone) for r in rows],
                               ensure_ascii=False, indent=2))  # fmt: skip
         return
-    click.echo(f"duty log 值班记录 {_local(start, zone)} – {_local(end, zone)} ({zone.key})")
+    click.echo(say(_("duty log 值班记录 {start} – {end} ({zone})", start=_local(start, zone),
+                     end=_local(end, zone), zone=zone.key)))  # fmt: skip
     if not rows:
-        click.echo("no entries")
+        click.echo(say(_("no entries")))
         return
     for r in rows:
         head = f"{r.at.astimezone(zone):%m-%d %H:%M}  #{r.id:<5} {r.kind:<18} {r.author:<11} "
         notes = []
         if r.corrects:
-            notes.append(f"[corrects #{r.corrects}]")
+            notes.append(say(_("[corrects #{id}]", id=r.corrects)))
         if fixed.get(r.id):
-            notes.append("[corrected by " + ", ".join(f"#{n}" for n in fixed[r.id]) + "]")
+            by = ", ".join(f"#{n}" for n in fixed[r.id])
+            notes.append(say(_("[corrected by {entries}]", entries=by)))
         lines = (" ".join([*notes, r.text]) if notes else r.text).splitlines() or [""]
         click.echo(head + lines[0])
         for more in lines[1:]:
@@ -188,22 +196,25 @@ def handover_cmd(ctx: click.Context, config_path: Path, by: str | None, note: st
     alerts and hazards, your note. The incoming leader is paged to confirm it."""
     if ctx.invoked_subcommand is not None:
         if by or note:
-            raise click.UsageError("--by and --note go after `handover`, without a subcommand")
+            raise click.UsageError(
+                say(_("--by and --note go after `handover`, without a subcommand"))
+            )
         return
     if by is None or note is None:
-        raise click.UsageError("writing a handover record needs --by ID and --note TEXT")
+        raise click.UsageError(say(_("writing a handover record needs --by ID and --note TEXT")))
     app = _app(config_path)
     row = app.handover_book.write(by, note, app.clock.now())
     zone = app.office.zone
-    click.echo(f"handover record #{row.id} for the shift change at "
-               f"{_local(row.handover_at, zone)} written by {by}")  # fmt: skip
+    click.echo(say(_("handover record #{id} for the shift change at {at} written by {person}",
+                     id=row.id, at=_local(row.handover_at, zone), person=by)))  # fmt: skip
     for role, people in row.incoming.items():
         click.echo(f"  {role}: {', '.join(row.outgoing.get(role, [])) or '-'} -> "
                    f"{', '.join(people) or '-'}")  # fmt: skip
-    click.echo(f"  open alerts: {len(row.open_alerts['alerts'])}, "
-               f"open hazards: {len(row.open_hazards['hazards'])}")  # fmt: skip
-    click.echo(f"the incoming leader confirms it: floodwatch handover accept --by ID "
-               f"(or acknowledges alert #{row.alert_id})")  # fmt: skip
+    click.echo("  " + say(_("open alerts: {alerts}, open hazards: {hazards}",
+                            alerts=len(row.open_alerts["alerts"]),
+                            hazards=len(row.open_hazards["hazards"]))))  # fmt: skip
+    click.echo(say(_("the incoming leader confirms it: floodwatch handover accept --by ID "
+                     "(or acknowledges alert #{alert})", alert=row.alert_id)))  # fmt: skip
 
 
 @handover_cmd.command(name="accept")
@@ -216,9 +227,9 @@ def handover_accept(config_path: Path, by: str) -> None:
     _person(app, by)
     row = app.handover_book.waiting()
     if row.alert_id is None:  # waiting() only returns records with an alert
-        raise FloodwatchError(f"handover record #{row.id} has no alert to confirm")
+        raise Refused(_("handover record #{id} has no alert to confirm", id=row.id))
     app.lifecycle.acknowledge(row.alert_id, by, "cli", app.clock.now())
-    click.echo(f"handover record #{row.id} confirmed by {by}")
+    click.echo(say(_("handover record #{id} confirmed by {person}", id=row.id, person=by)))
 
 
 @handover_cmd.command(name="list")
@@ -242,16 +253,21 @@ def handover_list(config_path: Path, last: int, as_json: bool) -> None:
                               indent=2))  # fmt: skip
         return
     if not rows:
-        click.echo("no handover records")
+        click.echo(say(_("no handover records")))
         return
     for r in rows:
         if r.accepted_at:
-            state = f"confirmed by {r.accepted_by} ({r.accepted_via}) {_local(r.accepted_at, zone)}"
+            state = say(_("confirmed by {person} ({via}) {at}", person=r.accepted_by,
+                          via=r.accepted_via, at=_local(r.accepted_at, zone)))  # fmt: skip
         else:
-            state = "NOT CONFIRMED"
-        click.echo(f"#{r.id:<4} {_local(r.handover_at, zone)}  by {r.by:<11} {state}")
-        click.echo(f"      alerts open {len(r.open_alerts['alerts'])}, hazards open "
-                   f"{len(r.open_hazards['hazards'])}; note: {r.note or '-'}")  # fmt: skip
+            state = say(_("NOT CONFIRMED"))
+        click.echo(say(_("#{id} {at}  by {person} {state}", id=str(r.id).ljust(4),
+                         at=_local(r.handover_at, zone), person=pad(r.by, 11),
+                         state=state)))  # fmt: skip
+        click.echo("      " + say(_("alerts open {alerts}, hazards open {hazards}; note: {note}",
+                                    alerts=len(r.open_alerts["alerts"]),
+                                    hazards=len(r.open_hazards["hazards"]),
+                                    note=r.note or "-")))  # fmt: skip
 
 
 def _handover_json(r: HandoverRow, zone: ZoneInfo) -> dict[str, Any]:
@@ -296,7 +312,9 @@ def hazard_add(
     due = days.parse_date(due_text, "--due")
     app = _app(config_path)
     row = app.hazards.add(where, what, owner, due, by, app.clock.now(), village)
-    click.echo(f"hazard #{row.id} recorded: {row.where}: {row.what}; owner {owner}, due {due}")
+    click.echo(say(_("hazard #{id} recorded: {where}: {what}; owner {owner}, due {due}",
+                     id=row.id, where=row.where, what=row.what, owner=owner,
+                     due=due)))  # fmt: skip
 
 
 @hazard_cmd.command(name="list")
@@ -316,16 +334,18 @@ def hazard_list(config_path: Path, overdue: bool, show_all: bool, as_json: bool)
                               indent=2))  # fmt: skip
         return
     if not rows:
-        click.echo("no overdue hazards" if overdue else "no open hazards")
+        click.echo(say(_("no overdue hazards") if overdue else _("no open hazards")))
         return
     for h in rows:
         if h.state == "done":
-            state = f"done {_local(h.done_at, zone)} by {h.done_by}"
+            state = say(_("done {at} by {person}", at=_local(h.done_at, zone), person=h.done_by))
         else:
-            state = "OVERDUE" if is_overdue(h, now) else "open"
+            state = say(_("OVERDUE") if is_overdue(h, now) else _("open"))
         village = f" [{h.village}]" if h.village else ""
-        click.echo(f"#{h.id:<4} due {due_day(h.due, zone)}  {state:<8} owner {h.owner:<11} "
-                   f"{h.where}{village}: {h.what}")  # fmt: skip
+        click.echo(say(_("#{id} due {due}  {state} owner {owner} {where}{village}: {what}",
+                         id=str(h.id).ljust(4), due=due_day(h.due, zone), state=pad(state, 8),
+                         owner=pad(h.owner, 11), where=h.where, village=village,
+                         what=h.what)))  # fmt: skip
 
 
 @hazard_cmd.command(name="done")
@@ -338,7 +358,8 @@ def hazard_done(config_path: Path, hazard_id: int, by: str, note: str) -> None:
     """Mark hazard ID rectified."""
     app = _app(config_path)
     row = app.hazards.done(hazard_id, by, note, app.clock.now())
-    click.echo(f"hazard #{row.id} done by {by} at {app.office.local(row.done_at or row.found_at)}")
+    at = app.office.local(row.done_at or row.found_at)
+    click.echo(say(_("hazard #{id} done by {person} at {at}", id=row.id, person=by, at=at)))
 
 
 @hazard_cmd.command(name="show")
@@ -356,11 +377,16 @@ def hazard_show(config_path: Path, hazard_id: int, as_json: bool) -> None:
         out = {**_hazard_json(row, now, zone), "history": [_step_json(e, zone) for e in history]}
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
-    click.echo(f"hazard #{row.id}: {row.where}: {row.what}")
-    click.echo(f"owner {row.owner}, due {due_day(row.due, zone)}, "
-               f"{'OVERDUE' if is_overdue(row, now) else row.state}")  # fmt: skip
+    click.echo(say(_("hazard #{id}: {where}: {what}", id=row.id, where=row.where, what=row.what)))
+    state = _("OVERDUE") if is_overdue(row, now) else _HAZARD_STATES.get(row.state)
+    click.echo(say(_("owner {owner}, due {due}, {state}", owner=row.owner,
+                     due=due_day(row.due, zone),
+                     state=say(state) if state else row.state)))  # fmt: skip
     for e in history:
         click.echo(f"  {_local(e.at, zone)}  {e.kind:<9} {e.by:<11} {e.note}")
+
+
+_HAZARD_STATES = {"open": _("open"), "done": _("done")}
 
 
 def _hazard_json(h: HazardRow, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
@@ -405,11 +431,16 @@ def report_cmd(config_path: Path, day_text: str | None, fmt: Format, out: Path |
     maker = app.reports
     day = days.parse_date(day_text, "--date") if day_text else maker.reader.day_of(now)
     if out is not None and not out.parent.is_dir():
-        raise FloodwatchError(f"--out: no folder {out.parent}")
+        raise Refused(_("--out: no folder {folder}", folder=out.parent))
     made = maker.make(day, now, fmt, out)
     if out is not None:
-        pages = f", {made.pages} pages" if made.pages else ""
-        click.echo(f"wrote {', '.join(str(f) for f in made.files)}{pages}", err=True)
+        files = ", ".join(str(f) for f in made.files)
+        wrote = (
+            _("wrote {files}, {pages} pages", files=files, pages=made.pages)
+            if made.pages
+            else _("wrote {files}", files=files)
+        )
+        click.echo(say(wrote), err=True)
     elif made.data is not None:
         click.echo(made.data, nl=False)  # bytes go to the binary stream, unchanged
     else:

@@ -7,7 +7,6 @@ catalogue (LANG=zh_CN.UTF-8 prints them in Mandarin).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,13 +14,8 @@ import click
 
 from floodwatch import i18n, users
 from floodwatch.app import build_app
-from floodwatch.cli_common import config_option, reports_errors
+from floodwatch.cli_common import config_option, reports_errors, say
 from floodwatch.i18n import Refused, _
-
-
-def say(text: i18n.Text) -> str:
-    """A message in the command line's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG)."""
-    return text.render(i18n.from_environment(os.environ))
 
 
 @click.command(name="set-password")

@@ -29,6 +29,12 @@ DEMO_READINGS = ROOT / "config" / "patapsco_2018-05-27.csv"
 TOWNSHIP_ROSTER = ROOT / "rosters" / "township.yaml"
 
 
+# the command line's language in `fw` unless a test sets one (floodwatch.i18n.from_environment)
+ENGLISH: dict[str, str | None] = {
+    "LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "C.UTF-8"
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Ran:
     """What a `floodwatch` command did: its exit code and what it wrote to stdout and stderr."""
@@ -50,8 +56,10 @@ def fw(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None
     Through click's CliRunner, with what a new process would start with: no logging handlers, so
     `main`'s logging.basicConfig writes log lines to the command's stderr; afterwards the cwd,
     the logging setup and the SIGINT/SIGTERM handlers (`run` installs its own) are restored.
-    `env` adds variables to os.environ for the call (None removes one). An exception escaping
-    the command fails the test: every failure must be one line, never a traceback.
+    `env` adds variables to os.environ for the call (None removes one). The command's language
+    is English (LANG=C.UTF-8, no LANGUAGE/LC_ALL/LC_MESSAGES) whatever the shell running the
+    tests has, unless `env` sets one. An exception escaping the command fails the test: every
+    failure must be one line, never a traceback.
     """
     from floodwatch.cli import main
 
@@ -65,6 +73,7 @@ def fw(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None
     try:
         if cwd is not None:
             os.chdir(cwd)
+        env = {**ENGLISH, **(env or {})}
         result = CliRunner().invoke(main, list(args), env=env, prog_name="floodwatch")
     finally:
         os.chdir(saved_cwd)

@@ -1,0 +1,126 @@
+"""The command line speaks the officer's language: its confirmations, its one-line errors and
+its tables' words come from the message catalogue, in Mandarin under LANG=zh_CN.UTF-8 and in
+English under LANG=en_US.UTF-8 (and when LANG is unset, C or POSIX: English is the fallback).
+Machine output (JSON) stays as it is in every language.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .helpers import Ran, fw, write_config
+from .records_support import demo_clock_config
+
+ZH = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+EN = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+
+
+def zh(*args: str) -> Ran:
+    return fw(*args, env=ZH)
+
+
+def en(*args: str) -> Ran:
+    return fw(*args, env=EN)
+
+
+def last_error(ran: Ran) -> str:
+    assert ran.returncode != 0, ran.stdout
+    return ran.stderr.strip().splitlines()[-1]
+
+
+# -- the duty desk's records: hazards, the duty log, handovers, the report ----------------------
+
+
+def test_hazards_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    c = ("--config", str(demo_clock_config(tmp_path, "2018-05-28T09:00:00+08:00")))
+    add = ("hazard", "add", *c, "--where", "河口村3组河堤", "--what", "堤脚渗水",
+           "--owner", "wu.qiang", "--due", "2018-05-29", "--by", "sun.hao")  # fmt: skip
+    ran = zh(*add)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == (
+        "隐患 #1 已登记：河口村3组河堤：堤脚渗水；责任人 wu.qiang，整改期限 2018-05-29"
+    )
+    ran = en(*add)
+    assert ran.stdout.strip() == (
+        "hazard #2 recorded: 河口村3组河堤: 堤脚渗水; owner wu.qiang, due 2018-05-29"
+    )
+    assert zh("hazard", "list", *c).stdout.splitlines()[0] == (
+        "#1    期限 2018-05-29  进行中   责任人 wu.qiang    河口村3组河堤：堤脚渗水"
+    )  # a Mandarin state fills its column as wide as the English one
+    assert en("hazard", "list", *c).stdout.splitlines()[0] == (
+        "#1    due 2018-05-29  open     owner wu.qiang    河口村3组河堤: 堤脚渗水"
+    )
+    assert zh("hazard", "list", *c, "--overdue").stdout.strip() == "没有逾期隐患"
+    assert en("hazard", "list", *c, "--overdue").stdout.strip() == "no overdue hazards"
+    ran = zh("hazard", "done", "1", *c, "--by", "wu.qiang", "--note", "已加固")
+    assert (
+        ran.stdout.startswith("隐患 #1 已由 wu.qiang 于 2018-05-28 ") and "整改完成" in ran.stdout
+    )
+    shown = zh("hazard", "show", "1", *c).stdout.splitlines()
+    assert shown[:2] == [
+        "隐患 #1：河口村3组河堤：堤脚渗水",
+        "责任人 wu.qiang，整改期限 2018-05-29，已整改",
+    ]
+    shown = en("hazard", "show", "1", *c).stdout.splitlines()
+    assert shown[1] == "owner wu.qiang, due 2018-05-29, done"
+    listed = json.loads(zh("hazard", "list", *c, "--all", "--json").stdout)
+    assert [h["state"] for h in listed] == ["done", "open"]  # JSON is not translated
+
+
+def test_the_duty_log_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    c = ("--config", str(demo_clock_config(tmp_path, "2018-05-28T09:00:00+08:00")))
+    ran = zh("log", "show", *c)
+    assert ran.stdout.splitlines() == [
+        "值班记录 2018-05-28 00:00 – 2018-05-29 00:00（Asia/Shanghai）", "没有记录"
+    ]  # fmt: skip
+    assert en("log", "show", *c).stdout.splitlines()[1] == "no entries"
+    ran = zh("log", "add", "县防办来电", "--by", "zhao.lei", *c)
+    assert ran.stdout.startswith("值班记录 #1 已于 2018-05-28 09:0") and "写入" in ran.stdout
+    ran = en("log", "add", "更正", "--by", "zhao.lei", "--corrects", "1", *c)
+    assert ran.stdout.startswith("duty-log entry #2 written at 2018-05-28 09:0")
+    assert ran.stdout.strip().endswith("(corrects #1)")
+    lines = zh("log", "show", *c).stdout.splitlines()
+    assert lines[1].endswith("[已被 #2 更正] 县防办来电") and lines[2].endswith("[更正 #1] 更正")
+    assert last_error(zh("log", "show", *c, "--date", "2018-05-28", "--from", "2018-05-27")) == (
+        "错误：请给出 --date，或 --from/--to，不能同时给出"
+    )
+    assert last_error(en("log", "show", *c, "--kind", "gossip")).startswith(
+        "error: --kind: unknown kind 'gossip' (kinds: "
+    )
+    assert last_error(zh("log", "add", "x", "--by", "nobody", *c)) == (
+        "错误：--by：未知人员 'nobody'：不在值班名单中"
+    )
+
+
+def test_a_handover_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    c = ("--config", str(demo_clock_config(tmp_path, "2018-05-28T07:50:00+08:00")))
+    ran = zh("handover", *c, "--by", "sun.hao", "--note", "1号闸门已落")
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0] == "交接班记录 #1（2018-05-28 08:00 交接班）已由 sun.hao 写好"
+    assert "  未解除告警：0，未整改隐患：0" in lines
+    assert lines[-1] == ("由接班带班领导确认：floodwatch handover accept --by ID（或确认告警 #1）")
+    assert zh("handover", "list", *c).stdout.splitlines()[0].endswith("交班人 sun.hao     未确认")
+    assert (
+        en("handover", "list", *c).stdout.splitlines()[0].endswith("by sun.hao     NOT CONFIRMED")
+    )
+    ran = zh("handover", "accept", *c, "--by", "zhao.lei")
+    assert (ran.returncode, ran.stdout.strip()) == (0, "交接班记录 #1 已由 zhao.lei 确认")
+    listed = zh("handover", "list", *c).stdout.splitlines()
+    assert "已由 zhao.lei 确认（cli）" in listed[0]
+    assert listed[1] == "      未解除告警 0，未整改隐患 0；留言：1号闸门已落"
+    ran = zh("handover", *c, "--by", "sun.hao")
+    assert ran.returncode == 2 and "写交接班记录需要 --by ID 和 --note TEXT" in ran.stderr
+    ran = en("handover", *c, "--by", "sun.hao")
+    assert "writing a handover record needs --by ID and --note TEXT" in ran.stderr
+
+
+def test_the_reports_own_messages_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert fw("db", "upgrade", "--config", str(config)).returncode == 0
+    out = str(tmp_path / "no-such-folder" / "report.md")
+    args = ("report", "--date", "2018-05-28", "--out", out, "--config", str(config))
+    folder = tmp_path / "no-such-folder"
+    assert last_error(zh(*args)) == f"错误：--out：文件夹 {folder} 不存在"
+    assert last_error(en(*args)) == f"error: --out: no folder {folder}"
