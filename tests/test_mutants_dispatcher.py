@@ -373,6 +373,49 @@ def test_a_provider_asking_to_wait_holds_the_channel_back(db: Database) -> None:
     assert d.deliver_due(T0 + timedelta(minutes=20)) == 2
 
 
+class TwoNumbers(Channel):
+    """An SMS account with two sending numbers, each with its own limit (Twilio's per number)."""
+
+    def sender_for(self, message: Message) -> str:
+        return "+15550100" if message.person < "t" else "+15550199"
+
+
+def test_each_sender_has_a_limit_of_its_own(db: Database) -> None:
+    write(db, "sun.hao", "zhou.min", "li.ming")  # li.ming and sun.hao share the first number
+    channel = TwoNumbers(limits=RateLimits(sender=Limit(rate=1, per=60)))
+    assert dispatcher(db, channel, timer=Ticks()).deliver_due(T0) == 2
+    assert [m.person for m in channel.sent] == ["sun.hao", "zhou.min"]
+    assert status(db)["li.ming"] == "pending"
+
+
+def test_a_channel_limit_holds_pages_back_on_a_channel_that_cannot_fold(db: Database) -> None:
+    write(db, "sun.hao", "zhou.min", "li.ming")
+    channel = Channel(limits=RateLimits(notifier=Limit(rate=1, per=60)))
+    assert dispatcher(db, channel, timer=Ticks()).deliver_due(T0) == 1
+    assert [m.person for m in channel.sent] == ["sun.hao"]  # as it is, the others wait
+    assert status(db) == {"sun.hao": "delivered", "zhou.min": "pending", "li.ming": "pending"}
+
+
+def test_expired_claims_go_again_through_their_own_channels(db: Database) -> None:
+    write(db, "sun.hao", channel="email")
+    write(db, "zhou.min", channel="file")
+    email, file = Channel(), Channel()
+    crashed = Dispatcher(db, {"email": Channel(), "file": Channel()}, DELIVERY, "node-a")
+    assert len(crashed._claim(T0, batch=10)) == 2  # both claimed; then the process died
+    other = Dispatcher(db, {"email": email, "file": file}, DELIVERY, "node-b")
+    assert other.deliver_due(T0 + DELIVERY.claim_timeout) == 2
+    assert [m.person for m in email.sent] == ["sun.hao"]
+    assert [m.person for m in file.sent] == ["zhou.min"]
+
+
+def test_two_pages_for_a_robot_with_room_for_one_go_as_one_digest(db: Database) -> None:
+    write(db, "sun.hao", "zhou.min")
+    robot = Robot(limits=RateLimits(notifier=Limit(rate=1, per=60)))
+    assert dispatcher(db, robot, timer=Ticks()).deliver_due(T0) == 1
+    assert [m.subject for m in robot.sent] == ["2 pages"]
+    assert set(status(db).values()) == {"delivered"}
+
+
 def test_a_robots_surplus_goes_out_as_one_digest(db: Database) -> None:
     ids = write(db, "sun.hao", "zhou.min", "li.ming", "wang.fang", "zhang.wei")
     robot = Robot(limits=RateLimits(notifier=Limit(rate=3, per=60)))
