@@ -23,12 +23,12 @@ from sqlalchemy import select
 
 from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
-from floodwatch.cli_common import config_option, reports_errors, say
+from floodwatch.cli_common import config_option, pad, reports_errors, say
 from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
-from floodwatch.i18n import _
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
@@ -88,19 +88,23 @@ def run(config_path: Path, run_for: str | None) -> None:
             web = WebServer(app)
             web.start()
         s = app.config.settings
-        serving = f"; web app on http://{s.web.listen}" if s.web else ""
-        click.echo(
-            f"floodwatch {__version__} running for {s.office}: {len(s.feeds)} feed(s), "
-            f"{len(s.rules)} rule(s), notifiers {', '.join(app.notifiers)}{serving}; "
-            "Ctrl-C stops it.",
-            err=True,
-        )
+        what = {"version": __version__, "office": s.office, "feeds": len(s.feeds),
+                "rules": len(s.rules), "notifiers": ", ".join(app.notifiers)}  # fmt: skip
+        running = (
+            _("floodwatch {version} running for {office}: {feeds} feed(s), {rules} rule(s), "
+              "notifiers {notifiers}; web app on http://{listen}; Ctrl-C stops it.",
+              listen=s.web.listen, **what)
+            if s.web
+            else _("floodwatch {version} running for {office}: {feeds} feed(s), {rules} rule(s), "
+                   "notifiers {notifiers}; Ctrl-C stops it.", **what)
+        )  # fmt: skip
+        click.echo(say(running), err=True)
         stop.wait(limit.total_seconds() if limit else None)
     finally:
         if web is not None:
             web.stop()
         service.stop()
-        click.echo("floodwatch stopped.", err=True)
+        click.echo(say(_("floodwatch stopped.")), err=True)
 
 
 @main.command(name="check")
@@ -110,11 +114,11 @@ def check_cmd(config_path: Path) -> None:
     """Validate the config and every roster it names; exit 1 listing each problem."""
     config, roster = check(config_path, Registry.from_entry_points())
     s = config.settings
-    click.echo(
-        f"{config_path}: ok ({len(s.stations)} station(s), {len(s.feeds)} feed(s), "
-        f"{len(s.rules)} rule(s), {len(roster.people)} people, "
-        f"roles {', '.join(sorted(roster.roles))})"
-    )
+    ok = _("{path}: ok ({stations} station(s), {feeds} feed(s), {rules} rule(s), {people} people, "
+           "roles {roles})", path=config_path, stations=len(s.stations), feeds=len(s.feeds),
+           rules=len(s.rules), people=len(roster.people),
+           roles=", ".join(sorted(roster.roles)))  # fmt: skip
+    click.echo(say(ok))
 
 
 @main.command()
@@ -190,21 +194,24 @@ def alerts(config_path: Path, show_all: bool, as_json: bool, cap_id: int | None)
         return
     degraded = app.feed_health.degraded_stations()
     for station, feed in sorted(degraded.items()):
-        click.echo(f"degraded: station {station} (feed {feed} is failing)", err=True)
+        degraded_line = _("degraded: station {station} (feed {feed} is failing)",
+                          station=station, feed=feed)  # fmt: skip
+        click.echo(say(degraded_line), err=True)
     if not rows:
-        click.echo("no alerts" if show_all else "no open alerts")
+        click.echo(say(_("no alerts") if show_all else _("no open alerts")))
         return
-    click.echo(
-        f"{'ID':>4}  {'RULE TYPE':<12} {'STATION':<10} {'LEVEL':<7} {'STATE':<8} {'OPENED':<17} "
-        "ACK / NEXT"
-    )
+    heads = [(_("RULE TYPE"), 12), (_("STATION"), 10), (_("LEVEL"), 7), (_("STATE"), 8),
+             (_("OPENED"), 17)]  # fmt: skip
+    columns = "".join(pad(say(h), w) + " " for h, w in heads)
+    click.echo(pad(say(_("ID")), 4, right=True) + "  " + columns + say(_("ACK / NEXT")))
     for a in rows:
         if a.acknowledged_by:
-            ack = f"acknowledged by {a.acknowledged_by}"
+            ack = say(_("acknowledged by {person}", person=a.acknowledged_by))
         elif a.next_escalation_at:
-            ack = f"step {a.escalation_step}, next {_local(a.next_escalation_at, zone)}"
+            ack = say(_("step {step}, next {at}", step=a.escalation_step,
+                        at=_local(a.next_escalation_at, zone)))  # fmt: skip
         else:
-            ack = f"step {a.escalation_step}"
+            ack = say(_("step {step}", step=a.escalation_step))
         opened = _local(a.opened_at, zone)
         click.echo(
             f"{a.id:>4}  {a.rule_type:<12} {a.station:<10} {a.level:<7} {a.state:<8} "
@@ -262,14 +269,18 @@ def ack(
         from floodwatch.web.client import ApiClient
 
         if not token:
-            raise click.UsageError("--url needs your API token: --token or $FLOODWATCH_TOKEN")
+            raise click.UsageError(
+                say(_("--url needs your API token: --token or $FLOODWATCH_TOKEN"))
+            )
         if person is not None:
-            raise click.UsageError("give --by or --url, not both: with --url the token says who")
+            raise click.UsageError(
+                say(_("give --by or --url, not both: with --url the token says who"))
+            )
         body = ApiClient(url, token).acknowledge(alert_id)
         person = str(body.get("acknowledged_by"))
     else:
         if person is None:
-            raise click.UsageError("--by PERSON is required (or --url with your token)")
+            raise click.UsageError(say(_("--by PERSON is required (or --url with your token)")))
         app = build_app(config_path)
         app.db.require()
         app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
@@ -293,36 +304,49 @@ def status(config_path: Path, as_json: bool) -> None:
                **health.detail}  # fmt: skip
         click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
     else:
-        d = health.detail
-        click.echo(f"database  {d['database']['where']}: "
-                   f"{'ok' if d['database']['ok'] else 'UNREACHABLE'}")  # fmt: skip
-        leader = d.get("leader")
-        if leader:
-            seen = app.office.local(datetime.fromisoformat(leader["seen_at"]))
-            click.echo(f"leader    {leader['node']} (last seen {seen})")
-        for name, feed in d.get("feeds", {}).items():
-            poll = feed["last_poll"]
-            if poll is None:
-                click.echo(f"feed      {name}: never polled")
-                continue
-            at = app.office.local(datetime.fromisoformat(poll["at"]))
-            outcome = "ok" if poll["ok"] else f"FAILED: {poll['error']}"
-            degraded = " (degraded)" if feed["degraded"] else ""
-            click.echo(f"feed      {name}: {at} {outcome}{degraded}, {poll['stored']} stored")
-        if "outbox" in d:
-            oldest = d["outbox"]["oldest_due"]
-            since = (
-                f", oldest due {app.office.local(datetime.fromisoformat(oldest))}" if oldest else ""
-            )
-            click.echo(f"outbox    {d['outbox']['pending']} waiting{since}")
-        tick = d.get("escalation_tick")
-        if tick:
-            click.echo(f"tick      {app.office.local(datetime.fromisoformat(tick['at']))}")
+        click.echo(_status_lines(app, health.detail))
         for problem in health.problems:
-            click.echo(f"problem: {problem}", err=True)
-        click.echo("healthy" if health.ok else "UNHEALTHY")
+            click.echo(say(_("problem: {problem}", problem=problem)), err=True)
+        click.echo(say(_("healthy") if health.ok else _("UNHEALTHY")))
     if not health.ok:
         sys.exit(1)
+
+
+def _status_lines(app: App, d: dict[str, Any]) -> str:
+    """`floodwatch status` for a person: one line per part, its label in a column."""
+    where = d["database"]["where"]
+    lines = [
+        _("database  {where}: ok", where=where)
+        if d["database"]["ok"]
+        else _("database  {where}: UNREACHABLE", where=where)
+    ]
+    leader = d.get("leader")
+    if leader:
+        seen = app.office.local(datetime.fromisoformat(leader["seen_at"]))
+        lines.append(_("leader    {node} (last seen {seen})", node=leader["node"], seen=seen))
+    for name, feed in d.get("feeds", {}).items():
+        poll = feed["last_poll"]
+        if poll is None:
+            lines.append(_("feed      {name}: never polled", name=name))
+            continue
+        at = app.office.local(datetime.fromisoformat(poll["at"]))
+        outcome = _("ok") if poll["ok"] else _("FAILED: {error}", error=poll["error"])
+        if feed["degraded"]:
+            outcome = _("{outcome} (degraded)", outcome=outcome)
+        lines.append(_("feed      {name}: {at} {outcome}, {stored} stored", name=name, at=at,
+                       outcome=outcome, stored=poll["stored"]))  # fmt: skip
+    if "outbox" in d:
+        pending, oldest = d["outbox"]["pending"], d["outbox"]["oldest_due"]
+        lines.append(
+            _("outbox    {pending} waiting, oldest due {at}", pending=pending,
+              at=app.office.local(datetime.fromisoformat(oldest)))
+            if oldest
+            else _("outbox    {pending} waiting", pending=pending)
+        )  # fmt: skip
+    tick = d.get("escalation_tick")
+    if tick:
+        lines.append(_("tick      {at}", at=app.office.local(datetime.fromisoformat(tick["at"]))))
+    return "\n".join(say(line) for line in lines)
 
 
 @main.group()
@@ -337,7 +361,7 @@ def upgrade(config_path: Path) -> None:
     """Create or migrate the database schema to the newest version (`run` does this too)."""
     app = build_app(config_path)
     app.db.upgrade()
-    click.echo(f"database {app.db.where} is up to date")
+    click.echo(say(_("database {where} is up to date", where=app.db.where)))
 
 
 @main.command()
@@ -395,16 +419,18 @@ def send_test(config_path: Path, channel: str, person_id: str) -> None:
     notifier = app.notifiers.get(channel)
     if notifier is None:
         raise click.BadParameter(
-            f"no notifier named {channel!r} (notifiers: {', '.join(app.notifiers)})",
+            say(_("no notifier named {name} (notifiers: {names})", name=repr(channel),
+                  names=", ".join(app.notifiers))),
             param_hint="--channel",
-        )
+        )  # fmt: skip
     roster = app.roster.current
     person = roster.people.get(person_id)
     if person is None:
-        raise FloodwatchError(f"unknown person {person_id!r}: not in the rosters")
+        raise Unknown(_("unknown person {person}: not in the rosters", person=repr(person_id)))
     address = notifier.address_for(person)
     if address is None:
-        raise FloodwatchError(f"{channel} has no address for {person_id}")
+        raise Refused(_("{channel} has no address for {person}", channel=channel,
+                        person=person_id))  # fmt: skip
     now = app.clock.now()
     subject, body = test_message(person.language, app.office.name, app.office.local(now), channel)
     key = f"test:{uuid.uuid4().hex}:{person.id}:{channel}"
@@ -434,9 +460,11 @@ def token(config_path: Path, person_id: str) -> None:
     app = build_app(config_path)
     app.db.require()
     if person_id not in app.roster.current.people:
-        raise FloodwatchError(f"unknown person {person_id!r}: not in the rosters")
+        raise Unknown(_("unknown person {person}: not in the rosters", person=repr(person_id)))
     click.echo(tokens.issue(app.db, person_id, app.clock.now()))
-    click.echo(f"a new token for {person_id}; keep it secret (it is not shown again)", err=True)
+    issued = _("a new token for {person}; keep it secret (it is not shown again)",
+               person=person_id)  # fmt: skip
+    click.echo(say(issued), err=True)
 
 
 user.add_command(cli_users.set_password)
@@ -468,8 +496,10 @@ def feeds_test(config_path: Path, name: str, as_json: bool) -> None:
     app = build_app(config_path)
     feed = app.feeds.get(name)
     if feed is None:
+        names = ", ".join(app.feeds) or say(_("none"))
         raise click.BadParameter(
-            f"no feed named {name!r} (feeds: {', '.join(app.feeds) or 'none'})", param_hint="NAME"
+            say(_("no feed named {name} (feeds: {names})", name=repr(name), names=names)),
+            param_hint="NAME",
         )
     now = app.clock.now()
     zone = app.config.settings.timezone
@@ -499,10 +529,12 @@ def feeds_test(config_path: Path, name: str, as_json: bool) -> None:
         else:
             click.echo(f"warning {w.id}: {w.msg_type} {w.severity} {w.event}: {w.headline}")
     rejected = getattr(feed, "rejected", None)
-    summary = f"{len(readings)} reading(s), {len(warnings)} warning(s) from feed {name}"
+    summary = _("{readings} reading(s), {warnings} warning(s) from feed {name}",
+                readings=len(readings), warnings=len(warnings), name=name)  # fmt: skip
     if rejected:
-        summary += "; skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
-    click.echo(summary, err=True)
+        skipped = ", ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
+        summary = _("{summary}; skipped: {skipped}", summary=summary, skipped=skipped)
+    click.echo(say(summary), err=True)
 
 
 def _duration(text: str, option: str) -> Any:

@@ -44,11 +44,12 @@ def say(text: Text) -> str:
     return text.render(language())
 
 
-def pad(text: str, width: int) -> str:
-    """`text` left-aligned in a column `width` terminal cells wide: a Chinese character takes
-    two cells, so str.ljust would misalign a table once its words are in Mandarin."""
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` left-aligned (or `right`-aligned) in a column `width` terminal cells wide: a
+    Chinese character takes two cells, so str.ljust would misalign a table in Mandarin."""
     cells = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(0, width - cells)
+    fill = " " * max(0, width - cells)
+    return fill + text if right else text + fill
 
 
 def error_line(message: str) -> str:

@@ -35,6 +35,12 @@ ENGLISH: dict[str, str | None] = {
 }  # fmt: skip
 
 
+def english_environ() -> dict[str, str]:
+    """os.environ for a `floodwatch` subprocess whose English lines a test reads."""
+    env = {k: v for k, v in os.environ.items() if k not in ENGLISH}
+    return {**env, "LANG": "C.UTF-8"}
+
+
 @dataclass(frozen=True)
 class Ran:
     """What a `floodwatch` command did: its exit code and what it wrote to stdout and stderr."""

@@ -12,7 +12,15 @@ from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 
 from .conftest import LocalHTTPServer
-from .helpers import DEMO_READINGS, FLOODWATCH, ROOT, demo_readings, fw, write_config
+from .helpers import (
+    DEMO_READINGS,
+    FLOODWATCH,
+    ROOT,
+    demo_readings,
+    english_environ,
+    fw,
+    write_config,
+)
 from .test_service import fast_demo
 
 
@@ -23,7 +31,7 @@ def test_the_installed_entry_point() -> None:
     assert version.stdout.strip() == f"floodwatch, version {__version__}"
     checked = subprocess.run(
         [FLOODWATCH, "check", "--config", "config/floodwatch.yaml"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True, text=True, cwd=ROOT, check=False, env=english_environ(),
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("config/floodwatch.yaml: ok (")

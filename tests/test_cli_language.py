@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .helpers import Ran, fw, write_config
+from floodwatch.app import build_app
+from floodwatch.clock import SimulatedClock
+
+from .helpers import Ran, demo_readings, fw, write_config
 from .records_support import demo_clock_config
 
 ZH = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
@@ -124,3 +127,88 @@ def test_the_reports_own_messages_in_mandarin_and_in_english(tmp_path: Path) -> 
     folder = tmp_path / "no-such-folder"
     assert last_error(zh(*args)) == f"错误：--out：文件夹 {folder} 不存在"
     assert last_error(en(*args)) == f"error: --out: no folder {folder}"
+
+
+# -- the alerts: ack, alerts, status, check, the service's start line ---------------------------
+
+
+def one_open_alert(tmp_path: Path) -> tuple[str, ...]:
+    """A database with one open yellow alert on the Patapsco gauge (as in test_cli.py)."""
+    config = write_config(tmp_path)
+    assert fw("db", "upgrade", "--config", str(config)).returncode == 0
+    readings = demo_readings()[:64]
+    clock = SimulatedClock(readings[-1].observed_at)
+    app = build_app(config, clock=clock)
+    app.pipeline.ingest(readings, clock.now())
+    app.db.dispose()
+    return ("--config", str(config))
+
+
+def test_alerts_and_ack_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    c = one_open_alert(tmp_path)
+    table = zh("alerts", *c).stdout.splitlines()
+    assert table[0] == (
+        "编号  规则类型     站点       级别    状态     发生时间          确认 / 下次升级"
+    )  # the Mandarin headings keep the columns where the English ones are
+    assert table[1].startswith("   1  ") and "第 0 步，下次 2018-05-28 05:00" in table[1]
+    english = en("alerts", *c).stdout.splitlines()
+    assert english[0] == (
+        "  ID  RULE TYPE    STATION    LEVEL   STATE    OPENED            ACK / NEXT"
+    )
+    assert english[1].endswith("step 0, next 2018-05-28 05:00")
+    assert table[1][:60] == english[1][:60]  # the values themselves are not translated
+    assert last_error(zh("ack", "1", *c)).endswith("需要 --by PERSON（或 --url 加你的令牌）")
+    assert last_error(en("ack", "1", *c)).endswith(
+        "--by PERSON is required (or --url with your token)"
+    )
+    assert zh("ack", "1", "--by", "li.ming", *c).stdout.strip() == "告警 #1 已由 li.ming 确认"
+    assert "已由 li.ming 确认" in zh("alerts", *c).stdout.splitlines()[1]
+    assert en("alerts", *c).stdout.splitlines()[1].endswith("acknowledged by li.ming")
+    assert zh("alerts", *c, "--json").stdout == en("alerts", *c, "--json").stdout
+
+
+def test_no_alerts_status_and_check_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    c = ("--config", str(config))
+    assert zh("db", "upgrade", *c).stdout.strip() == (
+        f"数据库 {tmp_path / 'floodwatch.db'} 已是最新版本"
+    )
+    assert zh("alerts", *c).stdout.strip() == "没有未解除的告警"
+    assert en("alerts", *c, "--all").stdout.strip() == "no alerts"
+    ran = zh("status", *c)
+    assert ran.returncode == 1
+    assert ran.stdout.splitlines()[0] == f"数据库    {tmp_path / 'floodwatch.db'}：正常"
+    assert ran.stdout.splitlines()[-1] == "运行异常"
+    assert "问题：" in ran.stderr
+    assert en("status", *c).stdout.splitlines()[-1] == "UNHEALTHY"
+    checked = zh("check", *c)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"{config}：无误（1 个站点，0 个数据源，")
+    assert en("check", *c).stdout.startswith(f"{config}: ok (1 station(s), 0 feed(s), ")
+
+
+def test_the_services_start_and_stop_lines_in_mandarin(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    ran = fw("run", "--config", str(config), "--for", "1s", env=ZH)
+    assert ran.returncode == 0, ran.stderr
+    assert "正在为" in ran.stderr and "按 Ctrl-C 停止。" in ran.stderr
+    assert "floodwatch 已停止。" in ran.stderr
+    ran = fw("run", "--config", str(config), "--for", "1s", env=EN)
+    assert "Ctrl-C stops it." in ran.stderr and "floodwatch stopped." in ran.stderr
+
+
+def test_send_test_and_token_refusals_in_mandarin(tmp_path: Path) -> None:
+    c = ("--config", str(write_config(tmp_path)))
+    assert fw("db", "upgrade", *c).returncode == 0
+    ran = zh("send-test", *c, "--channel", "sms", "--to", "li.ming")
+    assert ran.returncode == 2 and "没有名为 'sms' 的通知渠道（现有渠道：file）" in ran.stderr
+    assert last_error(zh("send-test", *c, "--channel", "file", "--to", "nobody")) == (
+        "错误：未知人员 'nobody'：不在值班名单中"
+    )
+    assert last_error(en("user", "token", "nobody", *c)) == (
+        "error: unknown person 'nobody': not in the rosters"
+    )
+    issued = zh("user", "token", "li.ming", *c)
+    assert issued.returncode == 0 and issued.stderr.strip() == (
+        "已为 li.ming 生成新令牌；请妥善保管（不会再次显示）"
+    )

@@ -96,7 +96,7 @@ def test_floodwatch_run_serves_the_web_app_while_it_runs(tmp_path: Path) -> None
     import time
     import urllib.request
 
-    from .helpers import FLOODWATCH, write_config
+    from .helpers import FLOODWATCH, english_environ, write_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -106,7 +106,7 @@ def test_floodwatch_run_serves_the_web_app_while_it_runs(tmp_path: Path) -> None
     # generous limits: on a loaded machine the start (imports, migrations) can take a while;
     # the test stops the process itself once it has its answer
     proc = subprocess.Popen([FLOODWATCH, "run", "--config", str(config), "--for", "120s"],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env=english_environ())  # fmt: skip
     try:
         deadline, status = time.monotonic() + 90, None
         while status is None and time.monotonic() < deadline:
