@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, reports_errors
+from floodwatch.cli_common import config_option, reports_errors, say
 from floodwatch.durations import format_duration, parse_duration
-from floodwatch.errors import FloodwatchError
+from floodwatch.i18n import Refused, _
 from floodwatch.villages.desk import Chain
 from floodwatch.villages.drills import DrillReport
 from floodwatch.villages.model import ROLE_ZH, WARNING_ZH, WARNINGS
@@ -34,6 +34,10 @@ def _local(when: datetime | None, zone: ZoneInfo) -> str:
 
 def _ids(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _village_list(villages: dict[str, list[str]]) -> str:
+    return ", ".join(villages.get("villages", [])) or say(_("none"))
 
 
 # -- floodwatch villages -------------------------------------------------------------------------
@@ -56,7 +60,7 @@ def villages_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
         click.echo(json.dumps([c.as_json(zone) for c in chains], ensure_ascii=False, indent=2))
         return
     if not chains:
-        click.echo("no villages configured (see README: Villages)")
+        click.echo(say(_("no villages configured (see README: Villages)")))
         return
     for chain in chains:
         click.echo("\n".join(_chain_lines(chain, zone)))
@@ -66,28 +70,40 @@ def _chain_lines(chain: Chain, zone: ZoneInfo) -> list[str]:
     v, w = chain.village, chain.warning
     head = f"{v.name} ({v.id})  {v.households}户{v.residents}人"
     if w is None:
-        return [f"{head}  no warning"]
+        return [say(_("{village}  no warning", village=head))]
     since = w.raised_at or w.issued_at
     lines = [
-        f"{head}  {WARNING_ZH[w.level]} ({w.level}) since {_local(since, zone)} by "
-        f"{w.raised_by or w.issued_by}; 叫应 alert #{w.alert_id}"
-    ]
+        say(_("{village}  {warning} ({level}) since {since} by {person}; 叫应 alert #{alert}",
+              village=head, warning=WARNING_ZH[w.level], level=w.level,
+              since=_local(since, zone), person=w.raised_by or w.issued_by,
+              alert=w.alert_id))
+    ]  # fmt: skip
     for a in chain.answers:
         role = "、".join(ROLE_ZH.get(r, r) for r in a.role.split("、"))
         if a.answered_at is not None:
-            took = f", after {format_duration(timedelta(seconds=a.seconds))}" if a.seconds else ""
-            state = f"answered {_local(a.answered_at, zone)} ({a.via}{took})"
+            at = _local(a.answered_at, zone)
+            state = say(
+                _("answered {at} ({via}, after {took})", at=at, via=a.via,
+                  took=format_duration(timedelta(seconds=a.seconds)))
+                if a.seconds
+                else _("answered {at} ({via})", at=at, via=a.via)
+            )  # fmt: skip
         elif a.paged_at is None:
-            state = "NOT PAGED (no address on the channels)"
+            state = say(_("NOT PAGED (no address on the channels)"))
+        elif chain.named_at:
+            state = say(_("NOT ANSWERED (named to the leader {at})",
+                          at=_local(chain.named_at, zone)))  # fmt: skip
         else:
-            state = "NOT ANSWERED" + (
-                f" (named to the leader {_local(chain.named_at, zone)})" if chain.named_at else ""
-            )
+            state = say(_("NOT ANSWERED"))
         lines.append(f"  {a.name:<6} {a.person:<16} {role:<8} {state}")
     households, people = chain.moved
-    lines.append(f"  moved: {households}户{people}人 ({len(chain.reports)} report(s))")
+    lines.append("  " + say(_("moved: {households}户{people}人 ({reports} report(s))",
+                              households=households, people=people,
+                              reports=len(chain.reports))))  # fmt: skip
     for s in chain.speakers:
-        lines.append(f"  loudspeaker {s.key:<16} {s.channel:<18} {s.status or 'not sounded'}")
+        status = s.status or say(_("not sounded"))
+        lines.append("  " + say(_("loudspeaker {key} {channel} {status}", key=s.key.ljust(16),
+                                  channel=s.channel.ljust(18), status=status)))  # fmt: skip
     return lines
 
 
@@ -103,9 +119,9 @@ def warn_cmd(config_path: Path, village: str, warning: str, person: str) -> None
     answer, its loudspeakers sound. A warning only rises."""
     app = _app(config_path)
     row = app.village_desk.warn(village, warning, person, app.clock.now())
-    click.echo(
-        f"{village}: {WARNING_ZH[row.level]} ({row.level}) issued; 叫应 alert #{row.alert_id}"
-    )
+    click.echo(say(_("{village}: {warning} ({level}) issued; 叫应 alert #{alert}", village=village,
+                     warning=WARNING_ZH[row.level], level=row.level,
+                     alert=row.alert_id)))  # fmt: skip
 
 
 @villages_cmd.command(name="clear")
@@ -118,7 +134,8 @@ def clear_cmd(config_path: Path, village: str, person: str) -> None:
     responsible persons are told and the loudspeakers say so."""
     app = _app(config_path)
     row = app.village_desk.clear(village, person, app.clock.now())
-    click.echo(f"{village}: {WARNING_ZH[row.level]} ({row.level}) cleared by {person}")
+    click.echo(say(_("{village}: {warning} ({level}) cleared by {person}", village=village,
+                     warning=WARNING_ZH[row.level], level=row.level, person=person)))  # fmt: skip
 
 
 @villages_cmd.command(name="moved")
@@ -134,8 +151,10 @@ def moved_cmd(config_path: Path, village: str, households: int, people: int, per
     a responsible person's report also answers the 叫应)."""
     app = _app(config_path)
     total = app.village_desk.moved(village, households, people, person, "cli", app.clock.now())
-    click.echo(f"{village}: {households}户{people}人 reported by {person}; in all {total[0]}户"
-               f"{total[1]}人")  # fmt: skip
+    click.echo(say(_("{village}: {households}户{people}人 reported by {person}; in all "
+                     "{all_households}户{all_people}人", village=village, households=households,
+                     people=people, person=person, all_households=total[0],
+                     all_people=total[1])))  # fmt: skip
 
 
 # -- floodwatch broadcast ------------------------------------------------------------------------
@@ -153,7 +172,8 @@ def broadcast_cmd(config_path: Path, village_ids: str, text: str, person: str) -
     where (an event and the duty log)."""
     app = _app(config_path)
     event, pages = app.village_desk.broadcast(_ids(village_ids), text, person, app.clock.now())
-    click.echo(f"broadcast #{event}: {pages} loudspeaker(s) queued")
+    click.echo(say(_("broadcast #{event}: {pages} loudspeaker(s) queued", event=event,
+                     pages=pages)))  # fmt: skip
 
 
 # -- floodwatch drill ----------------------------------------------------------------------------
@@ -188,7 +208,7 @@ def drill_cmd(
     if not level or not station or not person:
         given = (("--level", level), ("--station", station), ("--by", person))
         missing = ", ".join(option for option, value in given if not value)
-        raise click.UsageError(f"a drill needs {missing} (or --report ID)")
+        raise click.UsageError(say(_("a drill needs {missing} (or --report ID)", missing=missing)))
     try:
         duration = parse_duration(run_for) if run_for else None
     except ValueError as exc:
@@ -198,9 +218,10 @@ def drill_cmd(
         waits = [app.villages.by_id[v].wait for v in drill.villages.get("villages", [])]
         duration = max(waits, default=timedelta(0)) + timedelta(minutes=5)
     ends = drill.started_at + duration
-    click.echo(f"drill #{drill.id} started: {drill.level} at {drill.station}, villages "
-               f"{', '.join(drill.villages.get('villages', [])) or 'none'}; report at "
-               f"{_local(ends, zone)} (Ctrl-C ends it now)", err=True)  # fmt: skip
+    started = _("drill #{id} started: {level} at {station}, villages {villages}; report at {at} "
+                "(Ctrl-C ends it now)", id=drill.id, level=drill.level, station=drill.station,
+                villages=_village_list(drill.villages), at=_local(ends, zone))  # fmt: skip
+    click.echo(say(started), err=True)
     dispatcher = app.dispatcher(f"drill-{drill.id}")
     try:
         while True:
@@ -212,7 +233,7 @@ def drill_cmd(
                 break
             time.sleep(1.0)
     except KeyboardInterrupt:
-        click.echo("ending the drill now", err=True)
+        click.echo(say(_("ending the drill now")), err=True)
     report = app.drills.end(drill.id, person, app.clock.now())
     dispatcher.deliver_due(app.clock.now())
     _print_report(report, zone, as_json)
@@ -223,23 +244,28 @@ def _print_report(report: DrillReport, zone: ZoneInfo, as_json: bool) -> None:
         click.echo(json.dumps(report.as_json(zone), ensure_ascii=False, indent=2))
         return
     d = report.drill
-    click.echo(f"演练 / drill #{d.id}: {d.level} at {d.station}; villages "
-               f"{', '.join(d.villages.get('villages', [])) or 'none'}")  # fmt: skip
-    click.echo(f"started {_local(d.started_at, zone)} by {d.started_by}; ended "
-               f"{_local(d.ended_at, zone)} by {d.ended_by or '-'}")  # fmt: skip
-    click.echo(f"people: {len(report.people)} paged, {len(report.reached)} reached, "
-               f"{len(report.answered)} answered, {len(report.never)} never did")  # fmt: skip
+    click.echo(say(_("演练 / drill #{id}: {level} at {station}; villages {villages}", id=d.id,
+                     level=d.level, station=d.station,
+                     villages=_village_list(d.villages))))  # fmt: skip
+    click.echo(say(_("started {started} by {person}; ended {ended} by {ended_by}",
+                     started=_local(d.started_at, zone), person=d.started_by,
+                     ended=_local(d.ended_at, zone), ended_by=d.ended_by or "-")))  # fmt: skip
+    click.echo(say(_("people: {paged} paged, {reached} reached, {answered} answered, {never} "
+                     "never did", paged=len(report.people), reached=len(report.reached),
+                     answered=len(report.answered), never=len(report.never))))  # fmt: skip
     for p in report.people:
         channels = ", ".join(f"{c.channel}: {c.status}" for c in p.contacts)
         if p.answered_at is not None:
             took = format_duration(timedelta(seconds=p.seconds or 0))
-            answer = f"answered {_local(p.answered_at, zone)} via {p.via} after {took}"
+            answer = say(_("answered {at} via {via} after {took}",
+                           at=_local(p.answered_at, zone), via=p.via, took=took))  # fmt: skip
         else:
-            answer = "NEVER ANSWERED" if p.owed else "(told, no answer asked)"
+            answer = say(_("NEVER ANSWERED") if p.owed else _("(told, no answer asked)"))
         role = ROLE_ZH.get(p.role or "", p.role or "-")
         click.echo(f"  {p.name:<6} {p.person:<16} {role:<8} {channels:<40} {answer}")
     dispatched = len(report.dispatched)
-    click.echo(f"loudspeakers: {len(report.loudspeakers)}, {dispatched} dispatched")
+    click.echo(say(_("loudspeakers: {count}, {dispatched} dispatched",
+                     count=len(report.loudspeakers), dispatched=dispatched)))  # fmt: skip
     for key, c in report.loudspeakers:
         click.echo(f"  {key:<16} {c.channel:<18} {c.status}{': ' + c.detail if c.detail else ''}")
 
@@ -253,5 +279,5 @@ def cap_documents(config_path: Path, alert_id: int) -> str:
     app = _app(config_path)
     messages = app.cap.chain(alert_id)
     if not messages:
-        raise FloodwatchError(f"alert #{alert_id} has no CAP message yet")
+        raise Refused(_("alert #{id} has no CAP message yet", id=alert_id))
     return "\n".join(m.xml for m in messages)

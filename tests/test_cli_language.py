@@ -12,7 +12,7 @@ from pathlib import Path
 from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 
-from .helpers import Ran, demo_readings, fw, write_config
+from .helpers import TOWNSHIP_ROSTER, Ran, demo_readings, fw, write_config
 from .records_support import demo_clock_config
 
 ZH = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
@@ -212,3 +212,44 @@ def test_send_test_and_token_refusals_in_mandarin(tmp_path: Path) -> None:
     assert issued.returncode == 0 and issued.stderr.strip() == (
         "已为 li.ming 生成新令牌；请妥善保管（不会再次显示）"
     )
+
+
+# -- the village warning chain: villages, warn, moved, clear, broadcast, drill ------------------
+
+
+def test_the_village_chain_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    from .test_villages_desk import ON_DUTY
+    from .villages_support import DEMO_VILLAGES, VILLAGE_ROSTER
+
+    villages = DEMO_VILLAGES.read_text(encoding="utf-8").replace("village-speakers", "speakers")
+    (tmp_path / "villages.yaml").write_text(villages, encoding="utf-8")
+    config = write_config(
+        tmp_path, rosters=[str(TOWNSHIP_ROSTER), str(VILLAGE_ROSTER)], villages=["villages.yaml"],
+        notifiers=[
+            {"name": "file", "type": "jsonl", "path": "pages.jsonl"},
+            {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "1s"},
+        ],
+        cap={"sender": "fxb@shifan.example.cn"}, clock={"start": ON_DUTY, "speed": 1},
+    )  # fmt: skip
+    c = ("--config", str(config))
+    assert fw("db", "upgrade", *c).returncode == 0
+    warned = zh("villages", "warn", "hekou", "--level", "prepare", "--by", "li.ming", *c)
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stdout.startswith("hekou：已发布准备转移（prepare）；叫应告警 #")
+    chain = zh("villages", *c).stdout
+    assert "河口村 (hekou)  108户335人  准备转移（prepare）自 2026-06-01 10:0" in chain
+    assert "未应答" in chain and "柳林村 (liulin)  84户260人  无预警" in chain
+    assert "  已转移：0户0人（0 份报告）" in chain
+    english = en("villages", *c).stdout
+    assert "NOT ANSWERED" in english and "  moved: 0户0人 (0 report(s))" in english
+    moved = zh("villages", "moved", "hekou", "--households", "12", "--people", "35",
+               "--by", "zhang.jianguo", *c)  # fmt: skip
+    assert moved.stdout.strip() == "hekou：zhang.jianguo 报告已转移 12户35人；累计 12户35人"
+    assert "已于 2026-06-01 10:0" in zh("villages", *c).stdout  # zhang.jianguo's answer
+    cleared = zh("villages", "clear", "hekou", "--by", "li.ming", *c)
+    assert cleared.stdout.strip() == "hekou：准备转移（prepare）已由 li.ming 解除"
+    sent = zh("broadcast", "--villages", "hekou,liulin", "--text", "今晚有大暴雨，请不要到河边。",
+              "--by", "sun.hao", *c)  # fmt: skip
+    assert sent.stdout.strip().endswith("4 个大喇叭已排队待播")
+    ran = zh("drill", "--level", "orange", *c)
+    assert ran.returncode == 2 and "演练需要 --station, --by（或 --report ID）" in ran.stderr
