@@ -19,14 +19,15 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import check, service_clock
-from floodwatch.cli_common import config_option, reports_errors
+from floodwatch.cli_common import config_option, pad, reports_errors, say
 from floodwatch.clock import Clock
 from floodwatch.config import Config
+from floodwatch.i18n import _
 from floodwatch.plugins import Registry
 from floodwatch.roster import Assignment, Roster, gaps, shifts, to_ical
 from floodwatch.roster.table import table_range
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 phones_option = click.option(
@@ -78,7 +79,7 @@ def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> 
         }
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
-    click.echo(f"On duty at {_clock(at, zone)} ({zone.key})")
+    click.echo(say(_("On duty at {at} ({zone})", at=_clock(at, zone), zone=zone.key)))
     for a in assignments:
         click.echo("")
         click.echo(f"{r.role(a.role).title}  {_span(a.start, a.end, zone)}")
@@ -86,13 +87,15 @@ def who(config_path: Path, at_text: str | None, as_json: bool, phones: bool) -> 
         for reason in a.reasons:
             person = r.person(reason.person)
             phone = (person.phone if phones else person.masked_phone) or "-"
-            click.echo(f"  {_pad(_who(r, person.id), width)}  {phone:<15} {reason}")
+            click.echo(f"  {pad(_who(r, person.id), width)}  {phone:<15} {reason}")
         for reason in a.absent:
-            click.echo(f"  not on duty: {_who(r, reason.person)}: {reason}")
+            click.echo("  " + say(_("not on duty: {person}: {reason}",
+                                    person=_who(r, reason.person), reason=reason)))  # fmt: skip
         if a.short:
-            click.echo(f"  SHORT of {a.short}: the shift needs {a.required}")
+            click.echo("  " + say(_("SHORT of {short}: the shift needs {required}",
+                                    short=a.short, required=a.required)))  # fmt: skip
     click.echo("")
-    click.echo(f"Next handover: {_clock(duty.end, zone)}")
+    click.echo(say(_("Next handover: {at}", at=_clock(duty.end, zone))))
 
 
 @roster.command()
@@ -126,12 +129,13 @@ def show(config_path: Path, start: str | None, days: int, as_json: bool, phones:
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     last_day = first_day + timedelta(days=days - 1)
-    click.echo(f"{office} - duty roster 值班表")
-    click.echo(f"{first_day} to {last_day}, times in {zone.key}")
+    click.echo(say(_("{office} - duty roster 值班表", office=office)))
+    click.echo(say(_("{first} to {last}, times in {zone}", first=first_day, last=last_day,
+                     zone=zone.key)))  # fmt: skip
     click.echo("")
     notes: list[str] = []
     seen: dict[tuple[str, str, str], int] = {}
-    header = [_pad("Shift", 31)] + [r.role(x).title for x in roles]
+    header = [pad(say(_("Shift")), 31)] + [r.role(x).title for x in roles]
     cells_by_row: list[list[str]] = []
     for row in rows:
         cells = [f"{_day(row.start)} {row.start:%H:%M} - {_short(row.end, row.start)}"]
@@ -149,24 +153,24 @@ def show(config_path: Path, start: str | None, days: int, as_json: bool, phones:
                 names.append(name)
             text = ", ".join(names) or "-"
             if a.short:
-                text += f"  (SHORT {a.short})"
+                text += "  " + say(_("(SHORT {short})", short=a.short))
             cells.append(text)
         cells_by_row.append(cells)
     widths = [max(_width(c[i]) for c in [header, *cells_by_row]) for i in range(len(header))]
     for cells in [header, *cells_by_row]:
-        click.echo("  ".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        click.echo("  ".join(pad(c, w) for c, w in zip(cells, widths, strict=True)).rstrip())
     if notes:
         click.echo("")
-        click.echo("Notes:")
+        click.echo(say(_("Notes:")))
         for note in notes:
             click.echo(f"  {note}")
     on_table = {p for row in rows for a in row.assignments.values() for p in a.people}
     click.echo("")
-    click.echo("Contacts:")
+    click.echo(say(_("Contacts:")))
     for pid in sorted(on_table, key=lambda p: list(r.people).index(p)):
         person = r.person(pid)
         phone = (", ".join(person.phones) if phones else person.masked_phone) or "-"
-        click.echo(f"  {_pad(_who(r, pid), 24)}  {phone}")
+        click.echo(f"  {pad(_who(r, pid), 24)}  {phone}")
 
 
 @roster.command(name="gaps")
@@ -207,15 +211,16 @@ def gaps_cmd(config_path: Path, days: int, start: str | None, as_json: bool) -> 
         }
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     elif not found:
-        click.echo(f"no gaps: every role is covered {_span(first, last, zone)}")
+        click.echo(say(_("no gaps: every role is covered {span}", span=_span(first, last, zone))))
     else:
         for g in found:
-            present = ", ".join(g.present) or "nobody"
-            click.echo(
-                f"{r.role(g.role).title}  {_span(g.start, g.end, zone)}: "
-                f"{len(g.present)} of {g.required} (on duty: {present})"
-            )
-        click.echo(f"{len(found)} gap(s) {_span(first, last, zone)}", err=True)
+            present = ", ".join(g.present) or say(_("nobody"))
+            click.echo(say(_("{role}  {span}: {present} of {required} (on duty: {people})",
+                             role=r.role(g.role).title, span=_span(g.start, g.end, zone),
+                             present=len(g.present), required=g.required,
+                             people=present)))  # fmt: skip
+        gaps_found = _("{n} gap(s) {span}", n=len(found), span=_span(first, last, zone))
+        click.echo(say(gaps_found), err=True)
     if found:
         sys.exit(1)
 
@@ -241,13 +246,18 @@ def ical(
 ) -> None:
     """The shifts as an iCalendar (RFC 5545) file, one event per shift, to subscribe to."""
     if person and role:
-        raise click.UsageError("give --person or --role, not both")
+        raise click.UsageError(say(_("give --person or --role, not both")))
     config, r = _checked(config_path)
     if person is not None and person not in r.people:
-        raise click.BadParameter(f"no person {person!r} in the rosters", param_hint="--person")
+        raise click.BadParameter(
+            say(_("no person {person} in the rosters", person=repr(person))), param_hint="--person"
+        )
     if role is not None and role not in r.roles:
         known = ", ".join(sorted(r.roles))
-        raise click.BadParameter(f"no role {role!r} (roles: {known})", param_hint="--role")
+        raise click.BadParameter(
+            say(_("no role {role} (roles: {roles})", role=repr(role), roles=known)),
+            param_hint="--role",
+        )
     clock = _service_clock(config)
     first, last = table_range(r, _parse_date(start, r.timezone, clock), days)
     data = to_ical(r, first, last, person=person, role=role, stamp=clock.now())
@@ -255,7 +265,7 @@ def ical(
         click.echo(data, nl=False)  # bytes go to the binary stream, unchanged
     else:
         output.write_bytes(data)
-        click.echo(f"wrote {output}", err=True)
+        click.echo(say(_("wrote {files}", files=output)), err=True)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -289,10 +299,13 @@ def _parse_at(text: str, zone: ZoneInfo) -> datetime:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise click.BadParameter(
-            f'expected "YYYY-MM-DD HH:MM" or ISO 8601, found {text!r}', param_hint="--at"
+            say(_('expected "YYYY-MM-DD HH:MM" or ISO 8601, found {text}', text=repr(text))),
+            param_hint="--at",
         ) from None
     if len(text.strip()) == 10:  # a date alone: which time would be a guess
-        raise click.BadParameter(f'give a time too, e.g. "{text.strip()} 08:00"', param_hint="--at")
+        raise click.BadParameter(
+            say(_('give a time too, e.g. "{day} 08:00"', day=text.strip())), param_hint="--at"
+        )
     _in_range(when.date(), "--at")
     return when if when.tzinfo else when.replace(tzinfo=zone)
 
@@ -304,8 +317,10 @@ FIRST, LAST = date(1900, 1, 1), date(9000, 12, 31)
 def _in_range(day: date, option: str) -> date:
     if not FIRST <= day <= LAST:
         raise click.BadParameter(
-            f"{day.isoformat()} is outside the years {FIRST.year}-{LAST.year}", param_hint=option
-        )
+            say(_("{day} is outside the years {first}-{last}", day=day.isoformat(),
+                  first=FIRST.year, last=LAST.year)),
+            param_hint=option,
+        )  # fmt: skip
     return day
 
 
@@ -316,7 +331,8 @@ def _parse_date(text: str | None, zone: ZoneInfo, clock: Clock) -> date:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise click.BadParameter(
-            f"expected a date as YYYY-MM-DD, found {text!r}", param_hint="--from"
+            say(_("expected a date as YYYY-MM-DD, found {text}", text=repr(text))),
+            param_hint="--from",
         ) from None
     return _in_range(day, "--from")
 
@@ -346,13 +362,9 @@ def _short(end: datetime, start: datetime) -> str:
 
 
 def _day(when: datetime) -> str:
-    return f"{when:%Y-%m-%d} {WEEKDAYS[when.weekday()]}"
+    return f"{when:%Y-%m-%d} {say(WEEKDAYS[when.weekday()])}"
 
 
 def _width(text: str) -> int:
     """Columns on a terminal or a printed page: CJK characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))

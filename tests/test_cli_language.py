@@ -253,3 +253,32 @@ def test_the_village_chain_in_mandarin_and_in_english(tmp_path: Path) -> None:
     assert sent.stdout.strip().endswith("4 个大喇叭已排队待播")
     ran = zh("drill", "--level", "orange", *c)
     assert ran.returncode == 2 and "演练需要 --station, --by（或 --report ID）" in ran.stderr
+
+
+# -- the roster: who, show, gaps, ical ----------------------------------------------------------
+
+
+def test_the_roster_in_mandarin_and_in_english(tmp_path: Path) -> None:
+    c = ("--config", str(write_config(tmp_path, rules=[])))
+    who = zh("roster", "who", *c, "--at", "2026-06-03 10:00").stdout.splitlines()
+    assert who[0] == "2026-06-03 10:00 CST（Asia/Shanghai）在岗人员"
+    assert who[-1] == "下次交接班：2026-06-04 08:00 CST"
+    who = en("roster", "who", *c, "--at", "2026-06-03 10:00").stdout.splitlines()
+    assert (who[0], who[-1]) == (
+        "On duty at 2026-06-03 10:00 CST (Asia/Shanghai)", "Next handover: 2026-06-04 08:00 CST"
+    )  # fmt: skip
+    table = zh("roster", "show", *c, "--from", "2026-06-01", "--days", "1").stdout.splitlines()
+    assert table[1] == "2026-06-01 至 2026-06-01，时间为 Asia/Shanghai 时间"
+    assert table[3].startswith("班次" + " " * 29 + "  ")
+    assert table[4].startswith("2026-06-01 周一 08:00 - ")
+    assert "联系方式：" in table
+    table = en("roster", "show", *c, "--from", "2026-06-01", "--days", "1").stdout.splitlines()
+    assert table[4].startswith("2026-06-01 Mon 08:00 - ") and "Contacts:" in table
+    gaps = zh("roster", "gaps", *c, "--from", "2026-06-01", "--days", "1")
+    assert gaps.returncode == 0 and gaps.stdout.startswith("没有缺口：2026-06-01 08:00 - ")
+    ran = zh("roster", "ical", *c, "--person", "nobody")
+    assert ran.returncode == 2 and "值班名单中没有人员 'nobody'" in ran.stderr
+    ran = en("roster", "who", *c, "--at", "2026-06-03")
+    assert ran.returncode == 2 and 'give a time too, e.g. "2026-06-03 08:00"' in ran.stderr
+    ran = zh("roster", "who", *c, "--at", "2026-06-03")
+    assert '请同时给出时刻，例如 "2026-06-03 08:00"' in ran.stderr

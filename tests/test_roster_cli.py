@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from floodwatch.cli_roster import roster
 
-from .helpers import TOWNSHIP_ROSTER, fw
+from .helpers import ENGLISH, TOWNSHIP_ROSTER, fw
 from .helpers import write_config as write_full_config
 
 
@@ -21,7 +21,7 @@ def write_config(directory: Path, **overrides: object) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(roster, list(args))
+    result = CliRunner().invoke(roster, list(args), env=ENGLISH)  # English whatever LANG says
     return result.exit_code, result.stdout, result.stderr
 
 
