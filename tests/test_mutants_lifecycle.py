@@ -15,7 +15,7 @@ from sqlalchemy import select
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.errors import FloodwatchError, NotFound
-from floodwatch.store.models import AlertRow, EventRow, PageRow
+from floodwatch.store.models import AlertRow, EventRow, PageRow, RuleStateRow
 
 from .helpers import demo_readings, write_config
 
@@ -147,3 +147,57 @@ def test_a_retirement_names_the_alert_its_station_level_and_rule(
         "rule": "patapsco-stage",
         "reason": "rule 'patapsco-stage' for station '01589025' is no longer in the config",
     }
+
+
+def test_a_leader_clearing_an_alert_closes_it_tells_those_paged_and_starts_its_rule_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    # a stuck gauge: the leader declares the alert over by hand (the console's button)
+    app = opened(tmp_path, database_url)
+    alert_id = the_alert(app).id
+    at = OPENED_AT + timedelta(minutes=4)
+    woken: list[int] = []
+    app.pages_written.connect(lambda: woken.append(1))
+    assert app.lifecycle.clear(alert_id, "li.ming", "web", at).state == "cleared"
+    alert = the_alert(app)
+    assert (alert.state, alert.cleared_at, alert.updated_at) == ("cleared", at, at)
+    assert alert.next_escalation_at is None and app.lifecycle.next_escalation() is None
+    [cleared] = events(app, "cleared")
+    assert (cleared.alert_id, cleared.station, cleared.level) == (alert_id, STATION, None)
+    assert cleared.data["from"] == "yellow"
+    assert cleared.data["detail"] == {"by": "li.ming", "via": "web"}
+    # both officers paged when it opened are told, once, and the dispatcher woken
+    opening, told = paged(app)[:2], paged(app)[2:]
+    assert told == opening == [("officer", "sun.hao"), ("officer", "zhou.min")]
+    assert woken == [1]
+    with app.db.sessions() as s:
+        state = s.scalars(select(RuleStateRow).where(RuleStateRow.rule_id == alert.rule_id)).one()
+    assert (state.level, state.below_since) == (None, None)
+    # the water still at yellow: the next reading opens a new alert
+    nxt = next(r for r in FLOOD if r.observed_at > OPENED_AT)
+    app.pipeline.ingest([nxt], nxt.observed_at)
+    with app.db.sessions() as s:
+        states = s.scalars(select(AlertRow.state).order_by(AlertRow.id)).all()
+    assert states == ["cleared", "open"]
+
+
+def test_clearing_is_refused_with_a_reason(tmp_path: Path, database_url: str) -> None:
+    app = opened(tmp_path, database_url)
+    alert_id = the_alert(app).id
+    at = OPENED_AT + timedelta(minutes=1)
+    with pytest.raises(ValueError, match="unknown path 'pigeon'"):
+        app.lifecycle.clear(alert_id, "li.ming", "pigeon", at)
+    with pytest.raises(NotFound, match="unknown person 'nobody': not in the rosters"):
+        app.lifecycle.clear(alert_id, "nobody", "web", at)
+    with pytest.raises(NotFound, match="no alert #999"):
+        app.lifecycle.clear(999, "li.ming", "web", at)
+    assert the_alert(app).state == "open" and events(app, "cleared") == []
+    app.lifecycle.clear(alert_id, "li.ming", "web", at)
+    with pytest.raises(FloodwatchError, match=f"alert #{alert_id} is cleared, not open"):
+        app.lifecycle.clear(alert_id, "li.ming", "web", at)
+    with app.db.transaction() as s:
+        handover = s.get(AlertRow, alert_id)
+        assert handover is not None
+        handover.state, handover.rule_type = "open", "handover"
+    with pytest.raises(FloodwatchError, match="it closes on its own desk"):
+        app.lifecycle.clear(alert_id, "li.ming", "web", at)
