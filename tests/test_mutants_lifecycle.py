@@ -6,6 +6,7 @@ Written for mutants that survived the rest of the suite (tests/README.md)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,8 +165,10 @@ def test_a_leader_clearing_an_alert_closes_it_tells_those_paged_and_starts_its_r
     assert alert.next_escalation_at is None and app.lifecycle.next_escalation() is None
     [cleared] = events(app, "cleared")
     assert (cleared.alert_id, cleared.station, cleared.level) == (alert_id, STATION, None)
-    assert cleared.data["from"] == "yellow"
-    assert cleared.data["detail"] == {"by": "li.ming", "via": "web"}
+    assert cleared.data == {
+        "from": "yellow", "value": alert.value, "unit": "ft", "rule": "patapsco-stage",
+        "rule_type": "threshold", "observed_at": None, "detail": {"by": "li.ming", "via": "web"},
+    }  # fmt: skip
     # both officers paged when it opened are told, once, and the dispatcher woken
     opening, told = paged(app)[:2], paged(app)[2:]
     assert told == opening == [("officer", "sun.hao"), ("officer", "zhou.min")]
@@ -199,5 +202,9 @@ def test_clearing_is_refused_with_a_reason(tmp_path: Path, database_url: str) ->
         handover = s.get(AlertRow, alert_id)
         assert handover is not None
         handover.state, handover.rule_type = "open", "handover"
-    with pytest.raises(FloodwatchError, match="it closes on its own desk"):
+    own_desk = (
+        f"alert #{alert_id} is a handover alert: it closes on its own desk "
+        "(a village warning is cleared, a handover record confirmed)"
+    )
+    with pytest.raises(FloodwatchError, match=re.escape(own_desk)):
         app.lifecycle.clear(alert_id, "li.ming", "web", at)
