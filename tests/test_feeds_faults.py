@@ -132,7 +132,9 @@ def test_a_server_slower_than_the_timeout(
         case.fetch(feed, case.now)
     assert sleeps.calls == [0.25]
     assert feed.degraded is True
-    assert len(http_server.requests) == 2
+    # two attempts, and no third: the server may not have read them yet (or at all, when the
+    # 0.05 s ran out while connecting on a loaded machine), so it is asked for none too many
+    assert len(http_server.requests) <= 2
     [line] = retry_lines(caplog)
     assert "(attempt 1 of 2): no answer within 0.05s; retrying in 0.25s" in line
 
