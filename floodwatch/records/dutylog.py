@@ -12,6 +12,7 @@ the office's language (zh-CN) and the entry's data is the event's, with its id.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +144,29 @@ def entries(
     if kinds:
         query = query.where(LogEntryRow.kind.in_(kinds))
     return list(session.scalars(query.order_by(LogEntryRow.at, LogEntryRow.id)))
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """An entry as people read it: with the entries that correct it."""
+
+    id: int
+    at: datetime
+    kind: str
+    author: str
+    text: str
+    corrects: int | None
+    corrected_by: tuple[int, ...]
+
+
+def lines(session: Session, start: datetime, end: datetime) -> list[LogLine]:
+    """The entries written in [start, end), oldest first, each with its corrections."""
+    rows = entries(session, start, end)
+    fixes = corrected_by(session, [r.id for r in rows])
+    return [
+        LogLine(r.id, r.at, r.kind, r.author, r.text, r.corrects, tuple(fixes.get(r.id, ())))
+        for r in rows
+    ]
 
 
 def corrected_by(session: Session, ids: Sequence[int]) -> dict[int, list[int]]:

@@ -162,17 +162,6 @@ class Hazards:
 
 
 @dataclass(frozen=True)
-class LogLine:
-    id: int
-    at: datetime
-    kind: str
-    author: str
-    text: str
-    corrects: int | None
-    corrected_by: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class DailyReport:
     office: str
     day: date
@@ -187,7 +176,7 @@ class DailyReport:
     pages: dict[str, dict[str, int]]  # channel -> {"queued", "sent", "failed", ...}
     broadcasts: tuple[tuple[datetime, str], ...]  # village warnings and broadcasts, as logged
     hazards: Hazards
-    log: tuple[LogLine, ...]
+    log: tuple[dutylog.LogLine, ...]
     levels: Mapping[str, Level] = field(default_factory=dict)
 
     @property
@@ -228,7 +217,7 @@ class DayReader:
                 pages=_pages(session, start, as_of),
                 broadcasts=tuple(_broadcasts(session, start, as_of)),
                 hazards=self._hazards(session, roster, start, as_of),
-                log=tuple(_log(session, start, as_of)),
+                log=tuple(dutylog.lines(session, start, as_of)),
                 levels={lv.id: lv for lv in self.office.levels},
             )  # fmt: skip
         return report
@@ -474,12 +463,3 @@ def _broadcasts(session: Session, start: datetime, as_of: datetime) -> list[tupl
     """The loudspeakers sounded: village warnings issued and cleared, broadcasts by hand, as
     the duty log tells them."""
     return [(e.at, e.text) for e in dutylog.entries(session, start, as_of, BROADCAST_KINDS)]
-
-
-def _log(session: Session, start: datetime, as_of: datetime) -> list[LogLine]:
-    rows = dutylog.entries(session, start, as_of)
-    corrections = dutylog.corrected_by(session, [r.id for r in rows])
-    return [
-        LogLine(r.id, r.at, r.kind, r.author, r.text, r.corrects, tuple(corrections.get(r.id, ())))
-        for r in rows
-    ]

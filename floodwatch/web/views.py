@@ -28,7 +28,6 @@ from floodwatch.store.models import (
     AlertRow,
     DeliveryRow,
     EventRow,
-    LogEntryRow,
     PageRow,
     ReadingRow,
 )
@@ -179,22 +178,11 @@ class StationView:
 
 
 @dataclass(frozen=True)
-class LogLine:
-    id: int
-    at: datetime
-    kind: str
-    author: str
-    text: str
-    corrects: int | None
-    corrected_by: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class DutyLog:
     day: date
     start: datetime
     end: datetime
-    entries: tuple[LogLine, ...]
+    entries: tuple[dutylog.LogLine, ...]
 
 
 @dataclass(frozen=True)
@@ -304,9 +292,7 @@ class Views:
         day = day or days.day_of(self.clock.now(), zone, starts)
         start, end = days.window(day, zone, starts)
         with self.db.sessions() as session:
-            rows = dutylog.entries(session, start, end)
-            fixes = dutylog.corrected_by(session, [r.id for r in rows])
-            lines = tuple(_log_line(r, fixes.get(r.id, [])) for r in rows)
+            lines = tuple(dutylog.lines(session, start, end))
         return DutyLog(day, start, end, lines)
 
     def roster_table(self, start: date | None = None, days_ahead: int = 14) -> RosterView:
@@ -444,11 +430,6 @@ def _pages(session: Session, roster: Roster, alert_ids: Sequence[int]) -> list[P
         )  # fmt: skip
         for p, detail in rows
     ]
-
-
-def _log_line(row: LogEntryRow, corrected_by: Sequence[int]) -> LogLine:
-    return LogLine(row.id, row.at, row.kind, row.author, row.text, row.corrects,
-                   tuple(corrected_by))  # fmt: skip
 
 
 def rule_summary(rule: AnyRule) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -382,6 +382,24 @@ class TwilioChannel:
 
     def failed(self, exc: Exception) -> DeliveryResult:
         return failure(exc, self._http.last_headers)
+
+    def submit(
+        self, what: str, create: Callable[..., Any], message: Message, request: dict[str, Any]
+    ) -> DeliveryResult:
+        """Hand `request` to the SDK's `create` (a message or a call) with the status callback
+        when there is a public URL; its SID on success, the failure as `failed` reads it."""
+        if self.public_url is not None:
+            request["status_callback"] = status_url(self.public_url, message.page_id)
+        try:
+            made = create(**request)
+        except FORESEEABLE as exc:
+            result = self.failed(exc)
+            log.warning("%s page #%d to %s: %s", what, message.page_id,
+                        mask_phone(message.address), result.detail)  # fmt: skip
+            return result
+        log.info("%s page #%d to %s: %s (%s)", what, message.page_id, mask_phone(message.address),
+                 made.sid, made.status)  # fmt: skip
+        return DeliveryResult(Outcome.ACCEPTED, f"twilio: {made.status}", provider_id=made.sid)
 
 
 def _read_token(name: str, options: TwilioOptions, context: PluginContext) -> str:

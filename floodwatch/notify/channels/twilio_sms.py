@@ -7,24 +7,17 @@ callbacks (delivered, undelivered) come back to /twilio/status and move the page
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import Field, model_validator
 
-from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome, RateLimits
+from floodwatch.notify.base import Capabilities, DeliveryResult, Message, RateLimits
 from floodwatch.notify.buckets import Limit
 from floodwatch.notify.channels.twilio_common import (
-    FORESEEABLE,
     SMS_HINT,
     TwilioChannel,
     TwilioOptions,
     in_language,
-    status_url,
 )
 from floodwatch.plugins import PluginContext
-from floodwatch.roster.model import mask_phone
-
-log = logging.getLogger(__name__)
 
 MAX_SMS = 1600
 """Twilio refuses a longer Body (error 21617)."""
@@ -88,15 +81,4 @@ class TwilioSmsNotifier(TwilioChannel):
             request["from_"] = sender
         if self.messaging_service_sid is not None:
             request["messaging_service_sid"] = self.messaging_service_sid
-        if self.public_url is not None:
-            request["status_callback"] = status_url(self.public_url, message.page_id)
-        try:
-            sent = self.client.messages.create(**request)
-        except FORESEEABLE as exc:
-            result = self.failed(exc)
-            log.warning("SMS page #%d to %s: %s", message.page_id, mask_phone(message.address),
-                        result.detail)  # fmt: skip
-            return result
-        log.info("SMS page #%d to %s: %s (%s)", message.page_id, mask_phone(message.address),
-                 sent.sid, sent.status)  # fmt: skip
-        return DeliveryResult(Outcome.ACCEPTED, f"twilio: {sent.status}", provider_id=sent.sid)
+        return self.submit("SMS", self.client.messages.create, message, request)

@@ -9,28 +9,21 @@ to /twilio/status: busy and no-answer call again.
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
-from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome, RateLimits
+from floodwatch.notify.base import Capabilities, DeliveryResult, Message, RateLimits
 from floodwatch.notify.buckets import Limit
 from floodwatch.notify.channels.twilio_common import (
-    FORESEEABLE,
     VOICE_NO_KEY,
     VOICE_PROMPT,
     TwilioChannel,
     TwilioOptions,
     in_language,
-    status_url,
     voice_url,
 )
 from floodwatch.notify.templates import LANGUAGES
 from floodwatch.plugins import PluginContext
-from floodwatch.roster.model import mask_phone
-
-log = logging.getLogger(__name__)
 
 MAX_SPOKEN = 1000
 """Characters of the page a call says (twice): Twilio takes at most 4,000 of TwiML inline."""
@@ -157,15 +150,4 @@ class TwilioVoiceNotifier(TwilioChannel):
         twiml = call_twiml(message, self.speech(message.language), self.public_url)
         request = {"to": message.address, "from_": self.from_number(message.address),
                    "twiml": twiml}  # fmt: skip
-        if self.public_url is not None:
-            request["status_callback"] = status_url(self.public_url, message.page_id)
-        try:
-            call = self.client.calls.create(**request)
-        except FORESEEABLE as exc:
-            result = self.failed(exc)
-            log.warning("call page #%d to %s: %s", message.page_id, mask_phone(message.address),
-                        result.detail)  # fmt: skip
-            return result
-        log.info("call page #%d to %s: %s (%s)", message.page_id, mask_phone(message.address),
-                 call.sid, call.status)  # fmt: skip
-        return DeliveryResult(Outcome.ACCEPTED, f"twilio: {call.status}", provider_id=call.sid)
+        return self.submit("call", self.client.calls.create, message, request)
