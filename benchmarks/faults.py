@@ -166,7 +166,9 @@ def _polled_past(nodes: Nodes, when: datetime) -> bool:
 
 
 def kill_random(work: Path, database: str | None, speed: float, seed: int) -> Row:
-    flood = Flood(work, database, speed)
+    # a page in flight at a kill is sent again once its claim expires: 30 s here, inside the
+    # drain wait (node_config's 10 minutes would outlast it and fail the row for nothing lost)
+    flood = Flood(work, database, speed, delivery={"claim_timeout": "30s"})
     flood.start(1)
     rng = random.Random(seed)
     span = (END - START).total_seconds() / speed
