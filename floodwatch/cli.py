@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
-from floodwatch.cli_common import config_option, pad, reports_errors, say
+from floodwatch.cli_common import config_option, pad, remote, remote_options, reports_errors, say
 from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
@@ -251,41 +251,46 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 @config_option
 @click.argument("alert_id", type=click.IntRange(1, MAX_ID))
 @click.option("--by", "person", default=None, help="Your person id in the roster.")
-@click.option(
-    "--url", default=None, metavar="URL",
-    help="Acknowledge through the running web app's API at URL (http://127.0.0.1:8080), as the "
-    "person whose token --token is (instead of --by).",
-)  # fmt: skip
-@click.option(
-    "--token", envvar="FLOODWATCH_TOKEN", default=None, metavar="TOKEN",
-    help="With --url: your API token (floodwatch user token), or $FLOODWATCH_TOKEN.",
-)  # fmt: skip
+@remote_options
 @reports_errors
 def ack(
     config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
 ) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
-    if url is not None:
-        from floodwatch.web.client import ApiClient
-
-        if not token:
-            raise click.UsageError(
-                say(_("--url needs your API token: --token or $FLOODWATCH_TOKEN"))
-            )
-        if person is not None:
-            raise click.UsageError(
-                say(_("give --by or --url, not both: with --url the token says who"))
-            )
-        body = ApiClient(url, token).acknowledge(alert_id)
-        person = str(body.get("acknowledged_by"))
-    else:
-        if person is None:
-            raise click.UsageError(say(_("--by PERSON is required (or --url with your token)")))
+    who = remote(url, token, person)
+    if isinstance(who, str):
         app = build_app(config_path)
         app.db.require()
-        app.lifecycle.acknowledge(alert_id, person, "cli", app.clock.now())
-    done = _("alert #{id} acknowledged by {person}", id=alert_id, person=person)
+        app.lifecycle.acknowledge(alert_id, who, "cli", app.clock.now())
+    else:
+        who = str(who.acknowledge(alert_id).get("acknowledged_by"))
+    done = _("alert #{id} acknowledged by {person}", id=alert_id, person=who)
     click.echo(say(done))
+
+
+@main.command()
+@config_option
+@click.argument("alert_id", type=click.IntRange(1, MAX_ID))
+@click.option("--by", "person", default=None, help="Your person id in the roster.")
+@remote_options
+@reports_errors
+def escalate(
+    config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
+) -> None:
+    """Page the next step of the alert's escalation policy now, without waiting."""
+    who = remote(url, token, person)
+    if isinstance(who, str):
+        app = build_app(config_path)
+        app.db.require()
+        pages = app.lifecycle.escalate_now(alert_id, who, "cli", app.clock.now())
+        with app.db.sessions() as session:
+            row = session.get(AlertRow, alert_id)
+            step = row.escalation_step if row is not None else 0
+    else:
+        done = who.escalate(alert_id)
+        step, pages = int(done["alert"]["escalation_step"]), int(done["pages"])
+    click.echo(say(_("alert #{id} escalated to step {step}: {pages} page(s) queued", id=alert_id,
+                     step=step, pages=pages)))  # fmt: skip
 
 
 @main.command()

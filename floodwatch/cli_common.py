@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.i18n import Text, _, from_environment, text_of
 from floodwatch.store.db import describe_database_error
+
+if TYPE_CHECKING:
+    from floodwatch.web.client import ApiClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +34,38 @@ config_option = click.option(
     show_default=True,
     help="The floodwatch.yaml to use (or $FLOODWATCH_CONFIG).",
 )
+
+
+def remote_options(fn: F) -> F:
+    """--url and --token: do the command through the running service's API as the token's
+    person (floodwatch.web.client), instead of on the database as --by."""
+    fn = click.option(
+        "--token", envvar="FLOODWATCH_TOKEN", default=None, metavar="TOKEN",
+        help="With --url: your API token (floodwatch user token), or $FLOODWATCH_TOKEN.",
+    )(fn)  # fmt: skip
+    return click.option(
+        "--url", default=None, metavar="URL",
+        help="Do it through the running web app's API at URL (http://127.0.0.1:8080), as the "
+        "person whose token --token is (instead of --by).",
+    )(fn)  # fmt: skip
+
+
+def remote(url: str | None, token: str | None, person: str | None) -> ApiClient | str:
+    """The API client when --url is given (then --by may not be: the token says who), else
+    the --by person, who is then required."""
+    if url is None:
+        if person is None:
+            raise click.UsageError(say(_("--by PERSON is required (or --url with your token)")))
+        return person
+    if not token:
+        raise click.UsageError(say(_("--url needs your API token: --token or $FLOODWATCH_TOKEN")))
+    if person is not None:
+        raise click.UsageError(
+            say(_("give --by or --url, not both: with --url the token says who"))
+        )
+    from floodwatch.web.client import ApiClient
+
+    return ApiClient(url, token, language())
 
 
 def language() -> str:

@@ -8,6 +8,7 @@ a bad date, a hazard that does not exist) is one line and exit code 1.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, pad, reports_errors, say
+from floodwatch.cli_common import config_option, pad, remote, remote_options, reports_errors, say
 from floodwatch.i18n import Refused, Unknown, _
+from floodwatch.office import local_time
 from floodwatch.records import days, dutylog
 from floodwatch.records.hazards import due_day, is_overdue
 from floodwatch.records.publish import FORMATS, Format
@@ -26,6 +28,8 @@ from floodwatch.store.models import HandoverRow, HazardEventRow, HazardRow, LogE
 MAX_ID = 2**31 - 1
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 by_option = click.option("--by", "by", required=True, metavar="ID", help="Your person id.")
+# on a command that can also be done through the API (--url): then the token says who
+by_or_url = click.option("--by", "by", default=None, metavar="ID", help="Your person id.")
 
 
 def _app(config_path: Path) -> App:
@@ -61,7 +65,7 @@ def log_cmd() -> None:
 @log_cmd.command(name="add")
 @config_option
 @click.argument("text")
-@by_option
+@by_or_url
 @click.option(
     "--kind", type=click.Choice(dutylog.MANUAL), default="note", show_default=True,
     help="What the entry records.",
@@ -70,19 +74,31 @@ def log_cmd() -> None:
     "--corrects", type=click.IntRange(1, MAX_ID), default=None, metavar="ENTRY",
     help="This entry corrects entry ENTRY (which stays as it was).",
 )  # fmt: skip
+@remote_options
 @reports_errors
-def log_add(config_path: Path, text: str, by: str, kind: str, corrects: int | None) -> None:
-    """Write TEXT to the duty log as person --by, now."""
-    app = _app(config_path)
-    _person(app, by)
-    with app.db.transaction() as session:
-        row = dutylog.add(session, app.clock.now(), by, text, kind, corrects)
-    at = app.office.local(row.at)
+def log_add(
+    config_path: Path, text: str, by: str | None, kind: str, corrects: int | None,
+    url: str | None, token: str | None,
+) -> None:  # fmt: skip
+    """Write TEXT to the duty log as person --by (or as your token's person with --url), now."""
+    who = remote(url, token, by)
+    if isinstance(who, str):
+        app = _app(config_path)
+        _person(app, who)
+        with app.db.transaction() as session:
+            row = dutylog.add(session, app.clock.now(), who, text, kind, corrects)
+        entry, at = row.id, app.office.local(row.at)
+    else:
+        done = who.write_log(text, kind, corrects)
+        entry, at = (
+            int(done["id"]),
+            local_time(datetime.fromisoformat(done["at"]), who.office_zone()),
+        )
     if corrects:
         click.echo(say(_("duty-log entry #{id} written at {at} (corrects #{corrects})",
-                         id=row.id, at=at, corrects=corrects)))  # fmt: skip
+                         id=entry, at=at, corrects=corrects)))  # fmt: skip
     else:
-        click.echo(say(_("duty-log entry #{id} written at {at}", id=row.id, at=at)))
+        click.echo(say(_("duty-log entry #{id} written at {at}", id=entry, at=at)))
 
 
 @log_cmd.command(name="show")
@@ -189,47 +205,88 @@ def _entry_json(r: LogEntryRow, corrected_by: list[int], zone: ZoneInfo) -> dict
     help="Write the handover record as this person of the outgoing team.",
 )
 @click.option("--note", default=None, help="What the incoming team must know.")
+@remote_options
 @click.pass_context
 @reports_errors
-def handover_cmd(ctx: click.Context, config_path: Path, by: str | None, note: str | None) -> None:
+def handover_cmd(
+    ctx: click.Context, config_path: Path, by: str | None, note: str | None, url: str | None,
+    token: str | None,
+) -> None:  # fmt: skip
     """Write the handover record (交接班记录) of the nearest shift change: both teams, the open
     alerts and hazards, your note. The incoming leader is paged to confirm it."""
     if ctx.invoked_subcommand is not None:
-        if by or note:
+        if by or note or url:
             raise click.UsageError(
-                say(_("--by and --note go after `handover`, without a subcommand"))
+                say(_("--by, --note and --url go after `handover`, without a subcommand"))
             )
         return
-    if by is None or note is None:
+    if note is None or (by is None and url is None):
         raise click.UsageError(say(_("writing a handover record needs --by ID and --note TEXT")))
-    app = _app(config_path)
-    row = app.handover_book.write(by, note, app.clock.now())
-    zone = app.office.zone
-    click.echo(say(_("handover record #{id} for the shift change at {at} written by {person}",
-                     id=row.id, at=_local(row.handover_at, zone), person=by)))  # fmt: skip
-    for role, people in row.incoming.items():
-        click.echo(f"  {role}: {', '.join(row.outgoing.get(role, [])) or '-'} -> "
-                   f"{', '.join(people) or '-'}")  # fmt: skip
-    click.echo("  " + say(_("open alerts: {alerts}, open hazards: {hazards}",
-                            alerts=len(row.open_alerts["alerts"]),
-                            hazards=len(row.open_hazards["hazards"]))))  # fmt: skip
-    click.echo(say(_("the incoming leader confirms it: floodwatch handover accept --by ID "
-                     "(or acknowledges alert #{alert})", alert=row.alert_id)))  # fmt: skip
+    who = remote(url, token, by)
+    if isinstance(who, str):
+        app = _app(config_path)
+        row = app.handover_book.write(who, note, app.clock.now())
+        record = Written(row.id, row.by, row.handover_at, row.outgoing, row.incoming,
+                         len(row.open_alerts["alerts"]), len(row.open_hazards["hazards"]),
+                         row.alert_id, app.office.zone)  # fmt: skip
+    else:
+        done = who.hand_over(note)
+        at = done.get("handover_at")
+        record = Written(int(done["id"]), str(done["by"]),
+                         datetime.fromisoformat(at) if at else None, done["outgoing"],
+                         done["incoming"], int(done["open_alerts"]), int(done["open_hazards"]),
+                         done.get("alert"), who.office_zone())  # fmt: skip
+    record.echo()
+
+
+@dataclass(frozen=True)
+class Written:
+    """A handover record just written, as `floodwatch handover` tells it, whether it was
+    written here or through the API."""
+
+    id: int
+    by: str
+    handover_at: datetime | None
+    outgoing: dict[str, list[str]]
+    incoming: dict[str, list[str]]
+    open_alerts: int
+    open_hazards: int
+    alert: int | None
+    zone: ZoneInfo
+
+    def echo(self) -> None:
+        click.echo(say(_("handover record #{id} for the shift change at {at} written by {person}",
+                         id=self.id, at=_local(self.handover_at, self.zone),
+                         person=self.by)))  # fmt: skip
+        for role, people in self.incoming.items():
+            click.echo(f"  {role}: {', '.join(self.outgoing.get(role, [])) or '-'} -> "
+                       f"{', '.join(people) or '-'}")  # fmt: skip
+        click.echo("  " + say(_("open alerts: {alerts}, open hazards: {hazards}",
+                                alerts=self.open_alerts, hazards=self.open_hazards)))  # fmt: skip
+        click.echo(say(_("the incoming leader confirms it: floodwatch handover accept --by ID "
+                         "(or acknowledges alert #{alert})", alert=self.alert)))  # fmt: skip
 
 
 @handover_cmd.command(name="accept")
 @config_option
-@by_option
+@by_or_url
+@remote_options
 @reports_errors
-def handover_accept(config_path: Path, by: str) -> None:
+def handover_accept(config_path: Path, by: str | None, url: str | None, token: str | None) -> None:
     """Confirm the handover record waiting for you (the incoming leader)."""
-    app = _app(config_path)
-    _person(app, by)
-    row = app.handover_book.waiting()
-    if row.alert_id is None:  # waiting() only returns records with an alert
-        raise Refused(_("handover record #{id} has no alert to confirm", id=row.id))
-    app.lifecycle.acknowledge(row.alert_id, by, "cli", app.clock.now())
-    click.echo(say(_("handover record #{id} confirmed by {person}", id=row.id, person=by)))
+    who = remote(url, token, by)
+    if isinstance(who, str):
+        app = _app(config_path)
+        _person(app, who)
+        row = app.handover_book.waiting()
+        if row.alert_id is None:  # waiting() only returns records with an alert
+            raise Refused(_("handover record #{id} has no alert to confirm", id=row.id))
+        app.lifecycle.acknowledge(row.alert_id, who, "cli", app.clock.now())
+        record, person = row.id, who
+    else:
+        done = who.accept_handover()
+        record, person = int(done["id"]), str(done["accepted_by"])
+    click.echo(say(_("handover record #{id} confirmed by {person}", id=record, person=person)))
 
 
 @handover_cmd.command(name="list")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, reports_errors, say
+from floodwatch.cli_common import config_option, remote, remote_options, reports_errors, say
 from floodwatch.durations import format_duration, parse_duration
 from floodwatch.i18n import Refused, _
 from floodwatch.villages.desk import Chain
@@ -127,15 +127,24 @@ def warn_cmd(config_path: Path, village: str, warning: str, person: str) -> None
 @villages_cmd.command(name="clear")
 @config_option
 @click.argument("village")
-@click.option("--by", "person", required=True, help="Your person id: the leader on duty.")
+@click.option("--by", "person", default=None, help="Your person id: the leader on duty.")
+@remote_options
 @reports_errors
-def clear_cmd(config_path: Path, village: str, person: str) -> None:
+def clear_cmd(
+    config_path: Path, village: str, person: str | None, url: str | None, token: str | None
+) -> None:
     """Clear VILLAGE's warning (only the leader on duty may): the reminders stop, the
     responsible persons are told and the loudspeakers say so."""
-    app = _app(config_path)
-    row = app.village_desk.clear(village, person, app.clock.now())
+    who = remote(url, token, person)
+    if isinstance(who, str):
+        app = _app(config_path)
+        row = app.village_desk.clear(village, who, app.clock.now())
+        level, by = row.level, who
+    else:
+        done = who.clear_village(village)
+        level, by = str(done["level"]), str(done["cleared_by"])
     click.echo(say(_("{village}: {warning} ({level}) cleared by {person}", village=village,
-                     warning=WARNING_ZH[row.level], level=row.level, person=person)))  # fmt: skip
+                     warning=WARNING_ZH[level], level=level, person=by)))  # fmt: skip
 
 
 @villages_cmd.command(name="moved")
@@ -165,13 +174,22 @@ def moved_cmd(config_path: Path, village: str, households: int, people: int, per
 @click.option("--villages", "village_ids", required=True, metavar="A,B",
               help="The villages whose loudspeakers say it, by id.")  # fmt: skip
 @click.option("--text", required=True, help="What the loudspeakers say (at most 500 characters).")
-@click.option("--by", "person", required=True, help="Your person id in the roster.")
+@click.option("--by", "person", default=None, help="Your person id in the roster.")
+@remote_options
 @reports_errors
-def broadcast_cmd(config_path: Path, village_ids: str, text: str, person: str) -> None:
+def broadcast_cmd(
+    config_path: Path, village_ids: str, text: str, person: str | None, url: str | None,
+    token: str | None,
+) -> None:  # fmt: skip
     """Broadcast TEXT to the loudspeakers of villages, now; recorded with who sent it and to
     where (an event and the duty log)."""
-    app = _app(config_path)
-    event, pages = app.village_desk.broadcast(_ids(village_ids), text, person, app.clock.now())
+    who = remote(url, token, person)
+    if isinstance(who, str):
+        app = _app(config_path)
+        event, pages = app.village_desk.broadcast(_ids(village_ids), text, who, app.clock.now())
+    else:
+        done = who.broadcast(_ids(village_ids), text)
+        event, pages = int(done["event"]), int(done["loudspeakers"])
     click.echo(say(_("broadcast #{event}: {pages} loudspeaker(s) queued", event=event,
                      pages=pages)))  # fmt: skip
 

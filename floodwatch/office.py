@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 from floodwatch.config import Level, Settings
 
 
+def local_time(when: datetime, zone: ZoneInfo) -> str:
+    """An instant as people in `zone` read it: "2018-05-28 04:30 CST"."""
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
 @dataclass(frozen=True)
 class Office:
     name: str
@@ -22,7 +27,7 @@ class Office:
 
     def local(self, when: datetime) -> str:
         """An instant as the office reads it: "2018-05-28 04:30 CST"."""
-        return when.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+        return local_time(when, self.zone)
 
     def level(self, level_id: str) -> Level:
         return next(lv for lv in self.levels if lv.id == level_id)

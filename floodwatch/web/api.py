@@ -6,7 +6,8 @@ checks, the same library functions, recorded as ``via: web`` with the token's pe
 are JSON (``{"detail": "..."}``): 401 without a valid token, 403 for a person no longer on the
 roster or without the role the action needs, 404 for an unknown alert, village or entry, 409
 for what the state refuses (an alert not open or already acknowledged, a village without a
-warning), 422 for a malformed request.
+warning), 422 for a malformed request. A refusal's `detail` is in the language the request's
+Accept-Language asks for (the CLI sends its own), else English.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from floodwatch import tokens
+from floodwatch import i18n, tokens
 from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.store import Database
 from floodwatch.store.models import AlertRow, HandoverRow, LogEntryRow, VillageWarningRow
@@ -87,6 +88,7 @@ class MeOut(BaseModel):
     name: str
     language: str
     roles: list[str]
+    timezone: str  # the office's (IANA name): the zone its people read times in
 
 
 class PersonOut(BaseModel):
@@ -151,6 +153,11 @@ class HandoverOut(BaseModel):
     by: str
     accepted_by: str | None
     accepted_at: datetime | None
+    alert: int | None = None  # its acknowledgement is the incoming leader's confirmation
+    outgoing: dict[str, list[str]] = Field(default_factory=dict)  # role -> person ids
+    incoming: dict[str, list[str]] = Field(default_factory=dict)
+    open_alerts: int = 0  # open when it was written
+    open_hazards: int = 0
 
 
 class BroadcastIn(BaseModel):
@@ -214,16 +221,16 @@ def api_router(db: Database, access: Access, desk: Desk, views: Views) -> APIRou
             raise HTTPException(403, f"{who} is no longer on the roster")
         return found
 
-    def doing(action: Callable[[], T]) -> T:
-        """The action, its refusals as HTTP errors."""
+    def doing(action: Callable[[], T], request: Request) -> T:
+        """The action, its refusals as HTTP errors in the caller's language."""
         try:
             return action()
-        except Forbidden as exc:
-            raise HTTPException(403, str(exc)) from None
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
         except FloodwatchError as exc:
-            raise HTTPException(409, str(exc)) from None
+            language = i18n.choose(
+                i18n.from_accept_language(request.headers.get("accept-language"))
+            )
+            code = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, NotFound) else 409
+            raise HTTPException(code, i18n.text_of(exc, language)) from None
 
     def shown(alert: AlertRow | AlertView) -> AlertOut:
         view = alert if isinstance(alert, AlertView) else views.alert(alert.id)
@@ -240,7 +247,7 @@ def api_router(db: Database, access: Access, desk: Desk, views: Views) -> APIRou
     def me(who: Person = me_dep) -> MeOut:
         """Who the token is, with their roles (officer, leader, admin)."""
         return MeOut(person=who.id, name=who.name, language=who.language,
-                     roles=sorted(who.roles))  # fmt: skip
+                     roles=sorted(who.roles), timezone=views.office.zone.key)  # fmt: skip
 
     @router.get("/duty", responses=_AUTH, tags=["duty"])
     def duty(who: Person = me_dep) -> DutyOut:
@@ -278,20 +285,20 @@ def api_router(db: Database, access: Access, desk: Desk, views: Views) -> APIRou
         return AlertDetail(alert=shown(view), answered=answered, timeline=timeline)
 
     @router.post("/alerts/{alert_id}/ack", responses=_ON_ALERT, tags=["alerts"])
-    def acknowledge(alert_id: AlertId, who: Person = me_dep) -> AlertOut:
+    def acknowledge(request: Request, alert_id: AlertId, who: Person = me_dep) -> AlertOut:
         """Take the alert on: escalation stops (``ack: all`` steps wait for everyone)."""
-        return shown(doing(lambda: desk.acknowledge(who, alert_id)))
+        return shown(doing(lambda: desk.acknowledge(who, alert_id), request))
 
     @router.post("/alerts/{alert_id}/escalate", responses=_ON_ALERT, tags=["alerts"])
-    def escalate(alert_id: AlertId, who: Person = me_dep) -> Escalated:
+    def escalate(request: Request, alert_id: AlertId, who: Person = me_dep) -> Escalated:
         """Page the next step of the alert's policy now."""
-        done = doing(lambda: desk.escalate(who, alert_id))
+        done = doing(lambda: desk.escalate(who, alert_id), request)
         return Escalated(alert=shown(done.alert), pages=done.pages)
 
     @router.post("/alerts/{alert_id}/clear", responses=_ON_ALERT, tags=["alerts"])
-    def clear(alert_id: AlertId, who: Person = me_dep) -> AlertOut:
+    def clear(request: Request, alert_id: AlertId, who: Person = me_dep) -> AlertOut:
         """Declare the alert over (a leader): everyone paged is told; the rule starts again."""
-        return shown(doing(lambda: desk.clear_alert(who, alert_id)))
+        return shown(doing(lambda: desk.clear_alert(who, alert_id), request))
 
     @router.get("/stations", responses=_AUTH, tags=["stations"])
     def stations(who: Person = me_dep) -> list[StationOut]:
@@ -327,17 +334,21 @@ def api_router(db: Database, access: Access, desk: Desk, views: Views) -> APIRou
         return [chain.as_json(zone) for chain in desk.villages.chain()]
 
     @router.post("/villages/{village_id}/clear", responses=_ON_THING, tags=["villages"])
-    def clear_village(village_id: VillageId, who: Person = me_dep) -> VillageWarningOut:
+    def clear_village(
+        request: Request, village_id: VillageId, who: Person = me_dep
+    ) -> VillageWarningOut:
         """End a village's warning (the leader on duty)."""
-        row: VillageWarningRow = doing(lambda: desk.clear_village(who, village_id))
+        row: VillageWarningRow = doing(lambda: desk.clear_village(who, village_id), request)
         return VillageWarningOut(id=row.id, village=row.village, level=row.level,
                                  state=row.state, cleared_at=row.cleared_at,
                                  cleared_by=row.cleared_by)  # fmt: skip
 
     @router.post("/broadcast", responses=_ON_THING, tags=["villages"])
-    def broadcast(body: Annotated[BroadcastIn, Body()], who: Person = me_dep) -> BroadcastOut:
+    def broadcast(
+        request: Request, body: Annotated[BroadcastIn, Body()], who: Person = me_dep
+    ) -> BroadcastOut:
         """Say a text on every loudspeaker of the villages now (a leader)."""
-        done = doing(lambda: desk.broadcast(who, body.villages, body.text))
+        done = doing(lambda: desk.broadcast(who, body.villages, body.text), request)
         return BroadcastOut(event=done.event, loudspeakers=done.loudspeakers)
 
     @router.get("/log", responses=_AUTH, tags=["records"])
@@ -354,25 +365,33 @@ def api_router(db: Database, access: Access, desk: Desk, views: Views) -> APIRou
         ]
 
     @router.post("/log", responses=_ON_THING, tags=["records"])
-    def write_log(body: Annotated[LogIn, Body()], who: Person = me_dep) -> LogOut:
+    def write_log(request: Request, body: Annotated[LogIn, Body()], who: Person = me_dep) -> LogOut:
         """Write an entry in the duty log now (a correction names the entry it corrects)."""
-        row: LogEntryRow = doing(lambda: desk.write_log(who, body.text, body.kind, body.corrects))
+        row: LogEntryRow = doing(
+            lambda: desk.write_log(who, body.text, body.kind, body.corrects), request
+        )
         return LogOut(id=row.id, at=row.at, kind=row.kind, author=row.author, text=row.text,
                       corrects=row.corrects)  # fmt: skip
 
     def handover_out(row: HandoverRow) -> HandoverOut:
-        return HandoverOut(id=row.id, handover_at=row.handover_at, by=row.by,
-                           accepted_by=row.accepted_by, accepted_at=row.accepted_at)  # fmt: skip
+        return HandoverOut(
+            id=row.id, handover_at=row.handover_at, by=row.by, accepted_by=row.accepted_by,
+            accepted_at=row.accepted_at, alert=row.alert_id, outgoing=row.outgoing,
+            incoming=row.incoming, open_alerts=len(row.open_alerts.get("alerts", [])),
+            open_hazards=len(row.open_hazards.get("hazards", [])),
+        )  # fmt: skip
 
     @router.post("/handover", responses=_ON_THING, tags=["records"])
-    def hand_over(body: Annotated[HandoverIn, Body()], who: Person = me_dep) -> HandoverOut:
+    def hand_over(
+        request: Request, body: Annotated[HandoverIn, Body()], who: Person = me_dep
+    ) -> HandoverOut:
         """Write the handover record of the nearest shift change (someone going off duty)."""
-        return handover_out(doing(lambda: desk.hand_over(who, body.note)))
+        return handover_out(doing(lambda: desk.hand_over(who, body.note), request))
 
     @router.post("/handover/accept", responses=_ON_THING, tags=["records"])
-    def accept_handover(who: Person = me_dep) -> HandoverOut:
+    def accept_handover(request: Request, who: Person = me_dep) -> HandoverOut:
         """Confirm the handover record waiting for you (the incoming leader)."""
-        row = doing(lambda: desk.accept_handover(who))
+        row = doing(lambda: desk.accept_handover(who), request)
         with db.sessions() as session:
             fresh = session.get(HandoverRow, row.id)
         return handover_out(fresh or row)
