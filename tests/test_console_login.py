@@ -7,14 +7,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
 
-from floodwatch.web.sessions import COOKIE, LOGIN_CSRF, MAX_AGE, web_key
+from floodwatch import users
+from floodwatch.store.models import RevokedSessionRow
+from floodwatch.web.sessions import COOKIE, LOGIN_CSRF, MAX_AGE, Sessions, web_key
 
-from .console_support import ADMIN, OFFICER, OTHER_OFFICER, PASSWORD, Desk, demo_desk
+from .console_support import ADMIN, OFFICER, OTHER_OFFICER, PASSWORD, Desk, csrf_of, demo_desk
 
 WRONG = "not the password"
 
@@ -147,7 +151,7 @@ def aged_cookie(desk: Desk, person: str, age_seconds: int) -> str:
 
     key = web_key(desk.app.db, "session", desk.clock.now())
     serializer = URLSafeTimedSerializer(key, salt="floodwatch-session", signer=Then)
-    return str(serializer.dumps({"p": person, "g": 1, "c": "token"}))
+    return str(serializer.dumps({"s": f"aged-{age_seconds}", "p": person, "g": 1, "c": "token"}))
 
 
 def test_a_session_ends_after_26_hours(desk: Desk) -> None:
@@ -170,6 +174,41 @@ def test_signing_out_ends_the_session_in_the_browser(desk: Desk) -> None:
     assert desk.client.cookies.get(COOKIE) is None
     assert not signed_in(desk)
     assert desk.client.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
+
+
+def test_a_copy_of_the_cookie_dies_with_the_sign_out_and_other_sessions_stay(desk: Desk) -> None:
+    desk.sign_in(OFFICER)
+    phone = desk.client.cookies.get(COOKIE)
+    desk.sign_in(OFFICER)  # the same person on a second device
+    laptop = desk.client.cookies.get(COOKIE)
+    assert phone and laptop and phone != laptop
+    desk.client.cookies.set(COOKIE, phone)
+    desk.csrf = csrf_of(desk.client.get("/").text)
+    assert desk.post("/logout")[0] == 303
+    desk.client.cookies.set(COOKIE, phone)  # what a thief copied before the sign-out
+    assert not signed_in(desk)
+    assert desk.client.post("/alerts/1/ack", data={"csrf": desk.csrf}).status_code == 401
+    assert desk.the_alert().acknowledged_by is None
+    desk.client.cookies.set(COOKIE, laptop)
+    assert signed_in(desk)  # signing out on the phone leaves the laptop signed in
+    with desk.app.db.sessions() as s:
+        assert [r.person for r in s.scalars(select(RevokedSessionRow))] == [OFFICER]
+
+
+def test_a_revocation_is_forgotten_once_its_cookie_would_have_expired(desk: Desk) -> None:
+    wall = [datetime(2026, 11, 30, 12, 0, tzinfo=UTC)]
+    sessions = Sessions(desk.app.db, lambda: web_key(desk.app.db, "session", desk.clock.now()),
+                        wall=lambda: wall[0])  # fmt: skip
+    first, second = (sessions.issue(p, users.generation(desk.app.db, p) or 0)
+                     for p in (OFFICER, OTHER_OFFICER))  # fmt: skip
+    assert sessions.read(first) is not None
+    assert sessions.revoke(first) is not None and sessions.read(first) is None
+    assert sessions.revoke(first) is None  # already signed out
+    wall[0] += MAX_AGE + timedelta(minutes=1)
+    assert sessions.revoke(second) is not None
+    with desk.app.db.sessions() as s:
+        kept = [(r.person, r.expires_at) for r in s.scalars(select(RevokedSessionRow))]
+    assert kept == [(OTHER_OFFICER, wall[0] + MAX_AGE)]
 
 
 def test_a_sign_in_goes_back_only_to_a_page_of_the_console(desk: Desk) -> None:

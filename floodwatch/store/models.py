@@ -399,6 +399,19 @@ class UserRow(Base):
     set_by: Mapped[str] = mapped_column(String(64))  # an admin's person id, "cli" or "demo"
 
 
+class RevokedSessionRow(Base):
+    """A console session ended by signing out before its cookie expired: its cookie is refused
+    from then on (a copied cookie must not outlive the sign-out). Kept until the cookie would
+    have expired anyway, then deleted."""
+
+    __tablename__ = "web_revoked_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the cookie's session id
+    person: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class WebKeyRow(Base):
     """Secrets the web app makes for itself and every node shares (the key that signs session
     cookies): made at random on first use, kept in the database, never in a file."""

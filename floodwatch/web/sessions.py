@@ -1,10 +1,12 @@
 """Console sessions in signed cookies, CSRF tokens, and the sign-in rate limit.
 
-- The session cookie holds the person, their password's generation and a CSRF token, signed
-  (itsdangerous, HMAC-SHA1 over a key kept in the database and shared by every node) and
-  timestamped: it is refused when the signature fails, when it is older than `MAX_AGE`, when
-  the person left the rosters, and when their password changed since. HttpOnly, SameSite=Lax,
-  Secure when the console is served over https.
+- The session cookie holds a session id, the person, their password's generation and a CSRF
+  token, signed (itsdangerous, HMAC-SHA1 over a key kept in the database and shared by every
+  node) and timestamped: it is refused when the signature fails, when it is older than
+  `MAX_AGE`, when the person left the rosters, when their password changed since, and when the
+  session was signed out (its id is kept in `web_revoked_sessions` until it would have expired,
+  so a copy of the cookie dies with the sign-out). HttpOnly, SameSite=Lax, Secure when the
+  console is served over https.
 - Every form carries the session's CSRF token (a hidden field, or the X-CSRF-Token header from
   the page's script); a POST without the right one is refused. The sign-in form, before any
   session, uses a token of its own in a cookie (double submit).
@@ -21,14 +23,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from floodwatch import users
 from floodwatch.store import Database
-from floodwatch.store.models import WebKeyRow
+from floodwatch.store.models import RevokedSessionRow, WebKeyRow
 
 COOKIE = "fw_session"
 LOGIN_CSRF = "fw_login_csrf"
@@ -58,16 +61,26 @@ def web_key(db: Database, name: str, now: datetime) -> str:
 
 @dataclass(frozen=True)
 class Session:
+    id: str
     person: str
     generation: int
     csrf: str
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Sessions:
-    def __init__(self, db: Database, key: Callable[[], str], max_age: timedelta = MAX_AGE):
+    def __init__(
+        self, db: Database, key: Callable[[], str], max_age: timedelta = MAX_AGE,
+        wall: Callable[[], datetime] = _wall_clock,
+    ) -> None:  # fmt: skip
+        """`wall`: real time, as the cookies' timestamps are (never the demo's fast clock)."""
         self.db = db
         self._key = key
         self.max_age = max_age
+        self._wall = wall
         self._serializer: URLSafeTimedSerializer | None = None
 
     @property
@@ -78,12 +91,13 @@ class Sessions:
 
     def issue(self, person: str, generation: int) -> str:
         """A new session's cookie value (a fresh CSRF token with it)."""
-        value = {"p": person, "g": generation, "c": secrets.token_urlsafe(24)}
+        value = {"s": secrets.token_urlsafe(16), "p": person, "g": generation,
+                 "c": secrets.token_urlsafe(24)}  # fmt: skip
         return str(self.serializer.dumps(value))
 
     def read(self, cookie: str | None) -> Session | None:
-        """The session a cookie carries; None when it is missing, forged, too old or for a
-        password that has changed since."""
+        """The session a cookie carries; None when it is missing, forged, too old, signed out
+        or for a password that has changed since."""
         if not cookie:
             return None
         try:
@@ -92,12 +106,31 @@ class Sessions:
             return None
         if not isinstance(value, dict):
             return None
-        person, gen, csrf = value.get("p"), value.get("g"), value.get("c")
-        if not isinstance(person, str) or not isinstance(gen, int) or not isinstance(csrf, str):
+        sid, person, gen, csrf = value.get("s"), value.get("p"), value.get("g"), value.get("c")
+        if not all(isinstance(v, str) for v in (sid, person, csrf)) or not isinstance(gen, int):
+            return None  # (a cookie from before session ids: signed in again once)
+        if users.generation(self.db, str(person)) != gen:
             return None
-        if users.generation(self.db, person) != gen:
+        with self.db.sessions() as session:
+            if session.get(RevokedSessionRow, sid) is not None:
+                return None
+        return Session(str(sid), str(person), gen, str(csrf))
+
+    def revoke(self, cookie: str | None) -> Session | None:
+        """Sign out the session a cookie carries, for good: that cookie, and any copy of it, is
+        refused from now on. Revocations older than a cookie's life are forgotten here."""
+        found = self.read(cookie)
+        if found is None:
             return None
-        return Session(person, gen, csrf)
+        now = self._wall()
+        try:
+            with self.db.transaction() as session:
+                session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at < now))
+                session.add(RevokedSessionRow(id=found.id, person=found.person, revoked_at=now,
+                                              expires_at=now + self.max_age))  # fmt: skip
+        except IntegrityError:  # signed out twice at once: once is enough
+            pass
+        return found
 
     def sign(self, value: str, salt: str) -> str:
         """`value` signed for a purpose (`salt`): a flash message, a calendar link."""

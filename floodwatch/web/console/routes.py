@@ -234,6 +234,7 @@ def console_router(c: Console) -> APIRouter:
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         def out(person: Person, form: FormData) -> Text:
+            c.sessions.revoke(request.cookies.get(COOKIE))
             return _("Signed out.")
 
         response = await act(request, "/login", out)
