@@ -23,12 +23,20 @@ from sqlalchemy import select
 
 from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
-from floodwatch.cli_common import config_option, pad, remote, remote_options, reports_errors, say
+from floodwatch.cli_common import (
+    config_option,
+    language,
+    pad,
+    remote,
+    remote_options,
+    reports_errors,
+    say,
+)
 from floodwatch.cli_roster import roster
 from floodwatch.durations import parse_duration
 from floodwatch.errors import ConfigError, FloodwatchError
 from floodwatch.feeds.csv import parse_floodwatch_csv
-from floodwatch.i18n import Refused, Unknown, _
+from floodwatch.i18n import Refused, Unknown, _, text_of
 from floodwatch.plugins import FEEDS_GROUP, NOTIFIERS_GROUP, Registry
 from floodwatch.store.models import AlertRow
 
@@ -145,14 +153,14 @@ def replay(config_path: Path, readings_path: Path, as_json: bool, acks: tuple[st
     try:
         specs = [AckSpec.parse(a) for a in acks]
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--ack") from None
+        raise click.BadParameter(text_of(exc, language()), param_hint="--ack") from None
     parsed = parse_floodwatch_csv(readings_path.read_text(encoding="utf-8"), str(readings_path))
     if parsed.problems:
         raise ConfigError(parsed.problems)
     try:
         events = run_replay(config_path, parsed.readings, specs)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--ack") from None
+        raise click.BadParameter(text_of(exc, language()), param_hint="--ack") from None
     for event in events:
         if as_json:
             click.echo(json.dumps(event, ensure_ascii=False))
@@ -546,7 +554,7 @@ def _duration(text: str, option: str) -> Any:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+        raise click.BadParameter(text_of(exc, language()), param_hint=option) from None
 
 
 def _log_sim_time(app: App) -> None:

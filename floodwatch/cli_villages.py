@@ -12,9 +12,16 @@ from zoneinfo import ZoneInfo
 import click
 
 from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, remote, remote_options, reports_errors, say
+from floodwatch.cli_common import (
+    config_option,
+    language,
+    remote,
+    remote_options,
+    reports_errors,
+    say,
+)
 from floodwatch.durations import format_duration, parse_duration
-from floodwatch.i18n import Refused, _
+from floodwatch.i18n import Refused, _, text_of
 from floodwatch.villages.desk import Chain
 from floodwatch.villages.drills import DrillReport
 from floodwatch.villages.model import ROLE_ZH, WARNING_ZH, WARNINGS
@@ -230,7 +237,7 @@ def drill_cmd(
     try:
         duration = parse_duration(run_for) if run_for else None
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--for") from None
+        raise click.BadParameter(text_of(exc, language()), param_hint="--for") from None
     drill = app.drills.start(level, station, _ids(village_ids), person, app.clock.now())
     if duration is None:
         waits = [app.villages.by_id[v].wait for v in drill.villages.get("villages", [])]

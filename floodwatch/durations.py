@@ -9,8 +9,16 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from floodwatch.i18n import Refused, Text, _
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class BadDuration(Refused, ValueError):
+    """Text that is not a duration, or one out of range: a ValueError (pydantic's validators
+    and the CLI's options catch those) whose message is in the catalogue."""
+
 
 MAX_DURATION = timedelta(days=366)
 """No setting of floodwatch needs longer; larger values overflow date arithmetic (a typo such
@@ -20,13 +28,13 @@ as ``99999999999d`` would otherwise be a traceback, or an alert held for ever)."
 def parse_duration(value: Any, *, most: timedelta = MAX_DURATION) -> timedelta:
     """Parse ``1h30m`` etc.; a bare number is not accepted because its unit would be a guess.
 
-    Raises ValueError (never OverflowError) for text that is not a duration or is longer than
-    `most`.
+    Raises BadDuration, a ValueError (never OverflowError), for text that is not a duration or
+    is longer than `most`.
     """
     if isinstance(value, timedelta):
         return _at_most(value, value, most)
     if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise ValueError(f"expected a duration such as '15m', '1h' or '90s', found {_show(value)}")
+        raise BadDuration(_expected(value))
     text = value.strip().replace(" ", "")
     pos, seconds = 0, 0.0
     for match in _PART.finditer(text):
@@ -35,20 +43,25 @@ def parse_duration(value: Any, *, most: timedelta = MAX_DURATION) -> timedelta:
         seconds += float(match.group(1)) * _UNIT[match.group(2)]
         pos = match.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"expected a duration such as '15m', '1h' or '90s', found {_show(value)}")
+        raise BadDuration(_expected(value))
     if not math.isfinite(seconds) or seconds > most.total_seconds():
-        raise ValueError(
-            f"expected a duration of at most {format_duration(most)}, found {_show(value)}"
-        )
+        raise BadDuration(_too_long(most, value))
     return timedelta(seconds=seconds)
 
 
 def _at_most(duration: timedelta, value: Any, most: timedelta) -> timedelta:
     if duration > most:
-        raise ValueError(
-            f"expected a duration of at most {format_duration(most)}, found {_show(value)}"
-        )
+        raise BadDuration(_too_long(most, value))
     return duration
+
+
+def _expected(found: Any) -> Text:
+    return _("expected a duration such as '15m', '1h' or '90s', found {found}", found=_show(found))
+
+
+def _too_long(most: timedelta, found: Any) -> Text:
+    return _("expected a duration of at most {most}, found {found}",
+             most=format_duration(most), found=_show(found))  # fmt: skip
 
 
 def _show(value: Any) -> str:
@@ -75,7 +88,9 @@ def format_duration(value: timedelta) -> str:
 def _positive(value: Any, most: timedelta) -> timedelta:
     duration = parse_duration(value, most=most)
     if duration <= timedelta(0):
-        raise ValueError(f"expected a duration longer than 0s, found {_show(value)}")
+        raise BadDuration(
+            _("expected a duration longer than 0s, found {found}", found=_show(value))
+        )
     return duration
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.durations import parse_duration
+from floodwatch.i18n import Refused, _
 from floodwatch.notify.base import DeliveryResult, Message, Outcome
 from floodwatch.readings import Reading
 from floodwatch.roster.model import Person
@@ -27,6 +28,11 @@ from floodwatch.store.events import as_json
 from floodwatch.store.models import AlertRow, EventRow
 
 _ACK = re.compile(r"^(?P<who>[A-Za-z0-9_.\-]+)@(?P<when>\+.+|\d{4}-.+)$")
+
+
+class BadAck(Refused, ValueError):
+    """An --ack that cannot be played: a ValueError (the CLI reports it as a bad --ack) whose
+    message is in the catalogue."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,13 @@ class AckSpec:
         """``leader@+25m`` (25 min after each alert opens) or ``zhang@2018-05-27T16:00-05:00``."""
         m = _ACK.match(text.strip())
         if not m:
-            raise ValueError(f"expected WHO@+DURATION or WHO@ISO-TIME, found {text!r}")
+            raise BadAck(_("expected WHO@+DURATION or WHO@ISO-TIME, found {text}", text=repr(text)))
         when = m.group("when")
         if when.startswith("+"):
             return cls(m.group("who"), after=parse_duration(when[1:]))
         at = datetime.fromisoformat(when)
         if at.tzinfo is None:
-            raise ValueError(f"{when!r} needs a UTC offset")
+            raise BadAck(_("{time} needs a UTC offset", time=repr(when)))
         return cls(m.group("who"), at=at)
 
 
@@ -89,8 +95,8 @@ def replay(
             for spec in acks:
                 roster = app.roster.current
                 if spec.who not in roster.people and spec.who not in roster.roles:
-                    raise ValueError(
-                        f"--ack {spec.who}: neither a person nor a role in the rosters"
+                    raise BadAck(
+                        _("--ack {who}: neither a person nor a role in the rosters", who=spec.who)
                     )
             app.db.upgrade()
             _run(app, clock, ordered, acks)
@@ -136,7 +142,7 @@ def _run(app: App, clock: SimulatedClock, readings: list[Reading], acks: Sequenc
                 pending_acks.append((opened_at + spec.after, spec.who, opened_id))
         due = [a for a in pending_acks if a[0] <= now]
         pending_acks = [a for a in pending_acks if a[0] > now]
-        for _, who, alert_id in sorted(due, key=lambda a: a[0]):
+        for _at, who, alert_id in sorted(due, key=lambda a: a[0]):
             _acknowledge(app, who, alert_id, now)
         lifecycle.escalate(now)
         if app.villages:
@@ -157,7 +163,7 @@ def _acknowledge(app: App, who: str, alert_id: int | None, now: datetime) -> Non
     else:
         people = roster.on_duty(now).people(who)
         if not people:
-            raise ValueError(f"--ack {who}: neither a person nor a role on duty")
+            raise BadAck(_("--ack {who}: neither a person nor a role on duty", who=who))
         person = people[0]
     with app.db.sessions() as session:
         query = select(AlertRow.id).where(

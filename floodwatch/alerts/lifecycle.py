@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from floodwatch.alerts import escalation
 from floodwatch.alerts.changes import Change, Transition
 from floodwatch.config import EscalationPolicy
-from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.events import (
     Acknowledged,
     AlertChanged,
@@ -30,6 +29,7 @@ from floodwatch.events import (
     Retired,
 )
 from floodwatch.hooks import Hook
+from floodwatch.i18n import Refused, Text, Unknown, _
 from floodwatch.notify.outbox import Outbox
 from floodwatch.office import Office
 from floodwatch.roster.holder import RosterHolder
@@ -49,6 +49,9 @@ ACK_PATHS = ("cli", "sms", "voice", "web")
 # alerts that close on their own desk, never by `clear`: a village's round of 叫应 (its warning
 # is cleared), a drill's, a handover record's (it is confirmed)
 OWN_DESK = ("village", "drill", "handover")
+# how a refusal names them and the states an alert leaves "open" for, in the reader's language
+_OWN_DESK_NAMES = {"village": _("village"), "drill": _("drill"), "handover": _("handover")}
+_STATES = {"cleared": _("cleared"), "retired": _("retired")}
 
 # called, in the acknowledgement's transaction, when an alert becomes acknowledged:
 # (session, alert, by, via, now); raising FloodwatchError refuses the acknowledgement
@@ -60,6 +63,11 @@ _EVENTS: dict[Transition, type[AlertChanged]] = {
     Transition.LOWERED: Lowered,
     Transition.CLEARED: Cleared,
 }
+
+
+def not_open(alert_id: int, state: str) -> Text:
+    """The refusal of an action on an alert that is no longer open."""
+    return _("alert #{id} is {state}, not open", id=alert_id, state=_STATES.get(state, state))
 
 
 class AlertLifecycle:
@@ -233,14 +241,14 @@ class AlertLifecycle:
         if via not in ACK_PATHS:
             raise ValueError(f"unknown path {via!r}")
         if by not in self.roster.current.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         pages = 0
         with self.db.transaction() as session:
             alert = session.get(AlertRow, alert_id, with_for_update=True)
             if alert is None:
-                raise NotFound(f"no alert #{alert_id}")
+                raise Unknown(_("no alert #{id}", id=alert_id))
             if alert.state != "open":
-                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+                raise Refused(not_open(alert_id, alert.state))
             policy = self._policy(alert.policy)
             step = escalation.advance(policy, alert.escalation_step, now)
             alert.escalation_step = step.step
@@ -269,18 +277,19 @@ class AlertLifecycle:
         if via not in ACK_PATHS:
             raise ValueError(f"unknown path {via!r}")
         if by not in self.roster.current.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         with self.db.transaction() as session:
             alert = session.get(AlertRow, alert_id, with_for_update=True)
             if alert is None:
-                raise NotFound(f"no alert #{alert_id}")
+                raise Unknown(_("no alert #{id}", id=alert_id))
             if alert.state != "open":
-                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+                raise Refused(not_open(alert_id, alert.state))
             if alert.rule_type in OWN_DESK:
-                raise FloodwatchError(
-                    f"alert #{alert_id} is a {alert.rule_type} alert: it closes on its own desk "
-                    "(a village warning is cleared, a handover record confirmed)"
-                )
+                raise Refused(
+                    _("alert #{id} is a {kind} alert: it closes on its own desk (a village "
+                      "warning is cleared, a handover record confirmed)",
+                      id=alert_id, kind=_OWN_DESK_NAMES.get(alert.rule_type, alert.rule_type))
+                )  # fmt: skip
             previous = alert.level
             alert.state = "cleared"
             alert.cleared_at = alert.updated_at = now
@@ -324,18 +333,18 @@ class AlertLifecycle:
             raise ValueError(f"unknown acknowledgement path {via!r}")
         roster = self.roster.current
         if by not in roster.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         with self.db.transaction() as session:
             alert = session.get(AlertRow, alert_id, with_for_update=True)
             if alert is None:
-                raise NotFound(f"no alert #{alert_id}")
+                raise Unknown(_("no alert #{id}", id=alert_id))
             if alert.state != "open":
-                raise FloodwatchError(f"alert #{alert_id} is {alert.state}, not open")
+                raise Refused(not_open(alert_id, alert.state))
             if alert.acknowledged_at is not None:
-                raise FloodwatchError(
-                    f"alert #{alert_id} was already acknowledged by {alert.acknowledged_by} "
-                    f"at {self.office.local(alert.acknowledged_at)}"
-                )
+                raise Refused(
+                    _("alert #{id} was already acknowledged by {person} at {at}", id=alert_id,
+                      person=alert.acknowledged_by, at=self.office.local(alert.acknowledged_at))
+                )  # fmt: skip
             steps = self._policy(alert.policy).steps
             step = steps[min(alert.escalation_step, len(steps) - 1)]  # a shorter policy now
             answered = set(
@@ -347,7 +356,9 @@ class AlertLifecycle:
                 )
             )
             if by in answered:
-                raise FloodwatchError(f"{by} has already answered alert #{alert_id}")
+                raise Refused(
+                    _("{person} has already answered alert #{id}", person=by, id=alert_id)
+                )
             session.add(AcknowledgementRow(alert_id=alert.id, person=by, via=via, at=now,
                                            step=alert.escalation_step))  # fmt: skip
             pending: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from floodwatch.errors import FloodwatchError
+from floodwatch.i18n import Refused, _
 
 FIRST, LAST = date(1900, 1, 1), date(9000, 12, 31)
 
@@ -38,9 +38,15 @@ def parse_date(text: str, option: str) -> date:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise FloodwatchError(f"{option}: expected a date as YYYY-MM-DD, found {text!r}") from None
+        raise Refused(
+            _("{option}: expected a date as YYYY-MM-DD, found {text}", option=option,
+              text=repr(text))
+        ) from None  # fmt: skip
     if not FIRST <= day <= LAST:
-        raise FloodwatchError(f"{option}: {day} is outside the years {FIRST.year}-{LAST.year}")
+        raise Refused(
+            _("{option}: {day} is outside the years {first}-{last}", option=option,
+              day=day.isoformat(), first=FIRST.year, last=LAST.year)
+        )  # fmt: skip
     return day
 
 
@@ -49,11 +55,15 @@ def parse_time(text: str, option: str, zone: ZoneInfo) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise FloodwatchError(
-            f'{option}: expected "YYYY-MM-DD HH:MM" or ISO 8601, found {text!r}'
-        ) from None
+        raise Refused(
+            _('{option}: expected "YYYY-MM-DD HH:MM" or ISO 8601, found {text}', option=option,
+              text=repr(text))
+        ) from None  # fmt: skip
     if not FIRST <= when.date() <= LAST:
-        raise FloodwatchError(f"{option}: {when.date()} is outside the years 1900-9000")
+        raise Refused(
+            _("{option}: {day} is outside the years {first}-{last}", option=option,
+              day=when.date().isoformat(), first=FIRST.year, last=LAST.year)
+        )  # fmt: skip
     return when if when.tzinfo else when.replace(tzinfo=zone)
 
 

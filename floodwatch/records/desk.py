@@ -18,6 +18,7 @@ from pathlib import Path
 from floodwatch.duty.messages import DutyMessages
 from floodwatch.events import ReportSent
 from floodwatch.hooks import Hook
+from floodwatch.i18n import text_of
 from floodwatch.notify.templates import DutyFacts
 from floodwatch.records import document
 from floodwatch.records.fonts import MissingFont
@@ -102,7 +103,7 @@ class RecordsDesk:
             made = self.maker.make(day, now, "md")
             out.write_text(made.text or "", encoding="utf-8")
             made = Made(made.report, text=made.text, files=[out])
-            missing = f"（未生成过程线图：{exc}）"
+            missing = f"（未生成过程线图：{text_of(exc, 'zh-CN')}）"
         if self.fmt == "md" or missing:
             lines = [made.text or ""]
         else:

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floodwatch.config import DEFAULT_LEVELS
-from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.events import (
     Acknowledged,
     AlertChanged,
@@ -55,6 +54,7 @@ from floodwatch.events import (
     WarningNotActual,
     WarningUpdated,
 )
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.store.models import LogEntryRow
 
 SYSTEM = "floodwatch"  # the author of automatic entries
@@ -128,11 +128,13 @@ def add(
     the entry it corrects, which must exist; the old entry stays as it was."""
     text = text.strip()
     if not text:
-        raise FloodwatchError("the entry is empty: write what happened")
+        raise Refused(_("the entry is empty: write what happened"))
     if kind not in MANUAL:
-        raise FloodwatchError(f"unknown kind {kind!r} (kinds: {', '.join(MANUAL)})")
+        raise Refused(
+            _("unknown kind {kind} (kinds: {kinds})", kind=repr(kind), kinds=", ".join(MANUAL))
+        )
     if corrects is not None and session.get(LogEntryRow, corrects) is None:
-        raise NotFound(f"no duty-log entry #{corrects} to correct")
+        raise Unknown(_("no duty-log entry #{id} to correct", id=corrects))
     return write(session, at, kind, text, author=author, corrects=corrects)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from floodwatch.errors import FloodwatchError
+from floodwatch.i18n import Refused, _
 
 FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
@@ -26,14 +26,14 @@ FILES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
 )
-HINT = (
+HINT = _(
     "install a font with Chinese characters: the package fonts-noto-cjk on Debian/Ubuntu "
     "(apt-get install fonts-noto-cjk), or name a font file in report.font"
 )
 _PROBE = "水位"  # a font that draws these draws the report
 
 
-class MissingFont(FloodwatchError):
+class MissingFont(Refused):
     """No font with Chinese characters was found."""
 
 
@@ -48,11 +48,16 @@ def cjk_font(
     if path is not None:
         file = Path(path)
         if not file.is_file():
-            raise MissingFont(f"report.font: no font file at {file}; {HINT}")
+            raise MissingFont(
+                _("report.font: no font file at {file}; {hint}", file=str(file), hint=HINT)
+            )
         manager.addfont(str(file))
         name = font_manager.FontProperties(fname=str(file)).get_name()
         if not _draws_chinese(str(file)):
-            raise MissingFont(f"report.font: {file} ({name}) has no Chinese characters; {HINT}")
+            raise MissingFont(
+                _("report.font: {file} ({name}) has no Chinese characters; {hint}",
+                  file=str(file), name=name, hint=HINT)
+            )  # fmt: skip
         return name
     known = {f.fname for f in manager.ttflist}
     for file_name in files:
@@ -62,7 +67,7 @@ def cjk_font(
     for family in families:
         if family in by_name and _draws_chinese(by_name[family]):
             return family
-    raise MissingFont(f"no font with Chinese characters found for the report; {HINT}")
+    raise MissingFont(_("no font with Chinese characters found for the report; {hint}", hint=HINT))
 
 
 def _draws_chinese(file: str) -> bool:

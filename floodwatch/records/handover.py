@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
 from floodwatch.config import EscalationPolicy, Settings
-from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.events import HandoverAccepted, HandoverWritten, Opened, Retired
 from floodwatch.hooks import Hook
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.notify.outbox import About, Outbox, Recipient
 from floodwatch.notify.templates import render
 from floodwatch.office import Office
@@ -88,7 +88,7 @@ class HandoverBook:
         record still waiting for its confirmation is superseded."""
         roster = self.roster.current
         if by not in roster.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         note = note.strip()
         at = instant(roster, now)
         before, after = roster.on_duty(at - _JUST_BEFORE), roster.on_duty(at)
@@ -96,17 +96,17 @@ class HandoverBook:
         outgoing = {r: list(before.people(r)) for r in roles}
         incoming = {r: list(after.people(r)) for r in roles}
         if not any(by in people for people in outgoing.values()):
-            team = ", ".join(sorted({p for ps in outgoing.values() for p in ps})) or "nobody"
-            raise FloodwatchError(
-                f"{by} is not in the outgoing team of the handover at {self.office.local(at)} "
-                f"(outgoing: {team})"
-            )
+            team = ", ".join(sorted({p for ps in outgoing.values() for p in ps})) or _("nobody")
+            raise Refused(
+                _("{person} is not in the outgoing team of the handover at {at} (outgoing: "
+                  "{team})", person=by, at=self.office.local(at), team=team)
+            )  # fmt: skip
         confirming = confirmers(incoming)
         if not confirming:
-            raise FloodwatchError(
-                f"nobody is on duty after the handover at {self.office.local(at)}: there is no "
-                "one to hand over to"
-            )
+            raise Refused(
+                _("nobody is on duty after the handover at {at}: there is no one to hand over "
+                  "to", at=self.office.local(at))
+            )  # fmt: skip
         policy = self.policies[self.policy]
         lowest = self.office.levels[0].id
         with self.db.transaction() as session:
@@ -174,10 +174,10 @@ class HandoverBook:
             return
         allowed = confirmers(row.incoming)
         if by not in allowed:
-            raise FloodwatchError(
-                f"only the incoming leader ({', '.join(allowed)}) can confirm handover record "
-                f"#{row.id}"
-            )
+            raise Refused(
+                _("only the incoming leader ({leaders}) can confirm handover record #{id}",
+                  leaders=", ".join(allowed), id=row.id)
+            )  # fmt: skip
         row.accepted_at, row.accepted_by, row.accepted_via = now, by, via
         alert.state = "cleared"
         alert.cleared_at = alert.updated_at = now
@@ -196,7 +196,7 @@ class HandoverBook:
                 .limit(1)
             ).one_or_none()
         if row is None or row.alert_id is None:
-            raise FloodwatchError("no handover record is waiting for confirmation")
+            raise Refused(_("no handover record is waiting for confirmation"))
         return row
 
     def latest(self, count: int) -> list[HandoverRow]:

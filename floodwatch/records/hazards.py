@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floodwatch.duty.messages import DutyMessages, names
-from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.events import HazardAdded, HazardDone, HazardOverdue, HazardReminded
 from floodwatch.hooks import Hook
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.notify.templates import DutyFacts
 from floodwatch.office import Office
 from floodwatch.records.dutylog import SYSTEM
@@ -92,11 +92,17 @@ class HazardBook:
         roster = self.roster.current
         for who, option in ((by, "--by"), (owner, "--owner")):
             if who not in roster.people:
-                raise NotFound(f"{option}: unknown person {who!r}: not in the rosters")
+                raise Unknown(
+                    _("{option}: unknown person {person}: not in the rosters", option=option,
+                      person=repr(who))
+                )  # fmt: skip
         where, what = _text(where, "--where"), _text(what, "--what")
         today = now.astimezone(self.office.zone).date()
         if due < today:
-            raise FloodwatchError(f"--due: {due} has passed (today is {today})")
+            raise Refused(
+                _("--due: {due} has passed (today is {today})", due=due.isoformat(),
+                  today=today.isoformat())
+            )  # fmt: skip
         with self.db.transaction() as session:
             row = HazardRow(
                 found_at=now, found_by=by, where=where, what=what, owner=owner,
@@ -117,17 +123,20 @@ class HazardBook:
     def done(self, hazard_id: int, by: str, note: str, now: datetime) -> HazardRow:
         """The hazard is rectified: `note` says how."""
         if by not in self.roster.current.people:
-            raise NotFound(f"--by: unknown person {by!r}: not in the rosters")
+            raise Unknown(
+                _("{option}: unknown person {person}: not in the rosters", option="--by",
+                  person=repr(by))
+            )  # fmt: skip
         note = _text(note, "--note")
         with self.db.transaction() as session:
             row = session.get(HazardRow, hazard_id, with_for_update=True)
             if row is None:
-                raise NotFound(f"no hazard #{hazard_id}")
+                raise Unknown(_("no hazard #{id}", id=hazard_id))
             if row.state == "done":
-                raise FloodwatchError(
-                    f"hazard #{hazard_id} was already done by {row.done_by} at "
-                    f"{self.office.local(row.done_at or now)}"
-                )
+                raise Refused(
+                    _("hazard #{id} was already done by {person} at {at}", id=hazard_id,
+                      person=row.done_by, at=self.office.local(row.done_at or now))
+                )  # fmt: skip
             row.state, row.done_at, row.done_by = "done", now, by
             session.add(HazardEventRow(hazard_id=row.id, at=now, by=by, kind="done", note=note))
             record(session, now, HazardDone(hazard=row.id, by=by, note=note))
@@ -149,7 +158,7 @@ class HazardBook:
         with self.db.sessions() as session:
             row = session.get(HazardRow, hazard_id)
             if row is None:
-                raise NotFound(f"no hazard #{hazard_id}")
+                raise Unknown(_("no hazard #{id}", id=hazard_id))
             events = session.scalars(
                 select(HazardEventRow)
                 .where(HazardEventRow.hazard_id == hazard_id)
@@ -224,7 +233,10 @@ class HazardBook:
 def _text(value: str, option: str) -> str:
     value = " ".join(value.split())
     if not value:
-        raise FloodwatchError(f"{option}: empty")
+        raise Refused(_("{option}: empty", option=option))
     if len(value) > MAX_TEXT:
-        raise FloodwatchError(f"{option}: {len(value)} characters, at most {MAX_TEXT}")
+        raise Refused(
+            _("{option}: {n} characters, at most {max}", option=option, n=len(value),
+              max=MAX_TEXT)
+        )  # fmt: skip
     return value

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from floodwatch.alerts.lifecycle import AlertLifecycle
 from floodwatch.config import EscalationStep, Evacuation, level_ids
-from floodwatch.errors import FloodwatchError, NotFound
+from floodwatch.errors import FloodwatchError
 from floodwatch.events import (
     Broadcast,
     VillageCleared,
@@ -42,6 +42,7 @@ from floodwatch.events import (
     VillageWarned,
 )
 from floodwatch.hooks import Hook
+from floodwatch.i18n import Refused, Text, Unknown, _
 from floodwatch.notify.outbox import LOUDSPEAKER, About, BroadcastPage, Outbox, Recipient
 from floodwatch.notify.templates import (
     BroadcastFacts,
@@ -88,6 +89,8 @@ DRILL = "drill"  # a drill's alerts (villages.drills)
 PARAMETER = "evacuation"
 STATE_PREFIX = "village:"  # rule_states: a village's memory
 MAX_TEXT = 500  # characters of a broadcast by hand: a loudspeaker says it in about 2 minutes
+# a warning as a refusal names it, in the reader's language (the CLI's words for it in English)
+WARNING_NAMES = {PREPARE: _("prepare"), MOVE_NOW: _("move_now")}
 
 
 def rule_id(drill: int | None) -> str:
@@ -226,33 +229,40 @@ class VillageDesk:
         """The leader on duty warns a village by hand (it only raises a warning)."""
         village = self._village(village_id)
         if warning not in WARNINGS:
-            raise FloodwatchError(f"unknown warning {warning!r} (prepare or move_now)")
-        self._leader_only(by, now, "warn a village")
+            raise Refused(
+                _("unknown warning {warning} (prepare or move_now)", warning=repr(warning))
+            )
+        self._leader_only(by, now, _("warn a village"))
         with self.db.transaction() as session:
             row, state = self._state(session, village)
             name = self.roster.current.person(by).name
             warn = warnings.by_hand(state, warning, {"kind": "hand", "by": by, "name": name})
             if warn is None:
-                raise FloodwatchError(
-                    f"{village.name} ({village.id}) already has the {state.warning} warning"
-                )
+                has = WARNING_NAMES.get(state.warning or "", str(state.warning))
+                raise Refused(
+                    _("{village} ({id}) already has the {warning} warning", village=village.name,
+                      id=village.id, warning=has)
+                )  # fmt: skip
             pages = self.issue(session, village, warn, by, now)
             self._save(session, village, row, warnings.warned(state, warn))
             standing = self._standing(session, village.id, None)
         self._written(pages)
         if standing is None:  # only a hand-edited database gets here
-            raise FloodwatchError(f"the warning of {village.id} was not recorded")
+            raise Refused(_("the warning of {village} was not recorded", village=village.id))
         return standing
 
     def clear(self, village_id: str, by: str, now: datetime) -> VillageWarningRow:
         """The leader on duty clears a village's warning: it is over, its round closes, the
         responsible persons are told and the loudspeakers say so. Nobody else may."""
         village = self._village(village_id)
-        self._leader_only(by, now, "clear a village's warning")
+        self._leader_only(by, now, _("clear a village's warning"))
         with self.db.transaction() as session:
             row = self._standing(session, village.id, None, lock=True)
             if row is None:
-                raise FloodwatchError(f"{village.name} ({village.id}) has no warning to clear")
+                raise Refused(
+                    _("{village} ({id}) has no warning to clear", village=village.name,
+                      id=village.id)
+                )  # fmt: skip
             pages = self.end_warning(session, village, row, by, now)
             state_row, state = self._state(session, village)
             self._save(session, village, state_row, warnings.cleared(state))
@@ -270,25 +280,31 @@ class VillageDesk:
         village = self._village(village_id)
         roster = self.roster.current
         if by not in roster.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         duty = roster.on_duty(now)
         on_duty = any(by in a.people for a in duty.assignments.values())
         if by not in village.people and not on_duty:
-            raise FloodwatchError(
-                f"{by} is neither a responsible person of {village.name} nor on duty: ask one of "
-                f"them to report ({', '.join(village.people)})"
-            )
+            raise Refused(
+                _("{person} is neither a responsible person of {village} nor on duty: ask one "
+                  "of them to report ({people})",
+                  person=by, village=village.name, people=", ".join(village.people))
+            )  # fmt: skip
         if not (0 <= households <= village.households and 0 <= people <= village.residents):
-            raise FloodwatchError(
-                f"{village.name} has {village.households} households and {village.residents} "
-                f"people: {households} households and {people} people cannot be right"
-            )
+            raise Refused(
+                _("{village} has {households} households and {residents} people: {reported} "
+                  "households and {moved} people cannot be right",
+                  village=village.name, households=village.households,
+                  residents=village.residents, reported=households, moved=people)
+            )  # fmt: skip
         if by in village.people:
             self._answer(village, by, via, now, drill)
         with self.db.transaction() as session:
             row = self._standing(session, village.id, drill, lock=True)
             if row is None:
-                raise FloodwatchError(f"{village.name} ({village.id}) has no warning standing")
+                raise Refused(
+                    _("{village} ({id}) has no warning standing", village=village.name,
+                      id=village.id)
+                )  # fmt: skip
             session.add(EvacuationReportRow(warning_id=row.id, at=now, by=by, via=via,
                                             households=households, people=people))  # fmt: skip
             session.flush()
@@ -311,21 +327,22 @@ class VillageDesk:
         recorded with who and where (a `broadcast` event, and so the duty log). Returns the
         event's id and how many loudspeakers were queued."""
         if by not in self.roster.current.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         text = " ".join(text.split())
         if not text:
-            raise FloodwatchError("the text is empty: write what the loudspeakers should say")
+            raise Refused(_("the text is empty: write what the loudspeakers should say"))
         if len(text) > MAX_TEXT:
-            raise FloodwatchError(
-                f"the text has {len(text)} characters; a broadcast has at most {MAX_TEXT}"
-            )
+            raise Refused(
+                _("the text has {n} characters; a broadcast has at most {max}", n=len(text),
+                  max=MAX_TEXT)
+            )  # fmt: skip
         chosen = [self._village(v) for v in dict.fromkeys(village_ids)]
         if not chosen:
-            raise FloodwatchError("name the villages to broadcast to")
+            raise Refused(_("name the villages to broadcast to"))
         speakers = [s.key for v in chosen for s in v.loudspeakers]
         if not speakers:
             names = ", ".join(v.id for v in chosen)
-            raise FloodwatchError(f"{names}: no loudspeakers are configured")
+            raise Refused(_("{villages}: no loudspeakers are configured", villages=names))
         with self.db.transaction() as session:
             event = record(
                 session, now,
@@ -436,21 +453,24 @@ class VillageDesk:
     def _village(self, village_id: str) -> Village:
         village = self.villages.get(village_id)
         if village is None:
-            known = ", ".join(v.id for v in self.villages) or "none configured"
-            raise NotFound(f"unknown village {village_id!r} (villages: {known})")
+            known = ", ".join(v.id for v in self.villages) or _("none configured")
+            raise Unknown(
+                _("unknown village {village} (villages: {villages})", village=repr(village_id),
+                  villages=known)
+            )  # fmt: skip
         return village
 
-    def _leader_only(self, by: str, now: datetime, what: str) -> None:
+    def _leader_only(self, by: str, now: datetime, what: Text) -> None:
         roster = self.roster.current
         if by not in roster.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         leaders = roster.on_duty(now).people(self.evacuation.leader)
         if by not in leaders:
-            who = ", ".join(leaders) or "nobody"
-            raise FloodwatchError(
-                f"only the leader on duty may {what}: {by} is not ({self.evacuation.leader} on "
-                f"duty now: {who})"
-            )
+            who = ", ".join(leaders) or _("nobody")
+            raise Refused(
+                _("only the leader on duty may {what}: {person} is not ({role} on duty now: "
+                  "{people})", what=what, person=by, role=self.evacuation.leader, people=who)
+            )  # fmt: skip
 
     def _state(
         self, session: Session, village: Village
@@ -780,7 +800,7 @@ def _figures(
         except ValueError as exc:
             log.error("village rain trigger at %s: %s; not evaluated", t.station, exc)
             continue
-        for at, _, _ in rows:
+        for at, _value, _unit in rows:
             if at in wanted:
                 timed.append((at, k, warnings.rain_figure(t, amounts, at)))
     return [f for _, _, f in sorted(timed, key=lambda x: (x[0], x[1]))]

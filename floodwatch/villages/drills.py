@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from floodwatch.alerts import escalation
 from floodwatch.alerts.lifecycle import AlertLifecycle
 from floodwatch.config import AnyRule, Evacuation, RiseRule, Station, level_ids
-from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.events import Cleared, DrillEnded, DrillStarted, Opened
 from floodwatch.hooks import Hook
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.notify.outbox import LOUDSPEAKER, Outbox
 from floodwatch.office import Office
 from floodwatch.roster.holder import RosterHolder
@@ -161,15 +161,20 @@ class Drills:
         """Start a drill at `station` and `level` (an id or alias) for the villages named (by
         default those that watch the station). Only one drill runs at a time."""
         if by not in self.roster.current.people:
-            raise NotFound(f"unknown person {by!r}: not in the rosters")
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
         ids = level_ids(self.office.levels)
         if level not in ids:
             known = ", ".join(lv.id for lv in self.office.levels)
-            raise FloodwatchError(f"unknown level {level!r} (levels: {known})")
+            raise Refused(
+                _("unknown level {level} (levels: {levels})", level=repr(level), levels=known)
+            )
         level = ids[level]
         if station not in self.stations:
-            known = ", ".join(self.stations) or "none configured"
-            raise NotFound(f"unknown station {station!r} (stations: {known})")
+            stations = ", ".join(self.stations) or _("none configured")
+            raise Unknown(
+                _("unknown station {station} (stations: {stations})", station=repr(station),
+                  stations=stations)
+            )  # fmt: skip
         chosen = [self._village(v) for v in dict.fromkeys(village_ids)] or [
             v.id for v in self.villages.concerned_by(station)
         ]
@@ -183,10 +188,10 @@ class Drills:
         with self.db.transaction() as session:
             running = session.scalars(select(DrillRow).where(DrillRow.ended_at.is_(None))).first()
             if running is not None:
-                raise FloodwatchError(
-                    f"drill #{running.id} is running (since "
-                    f"{self.office.local(running.started_at)}): end it first"
-                )
+                raise Refused(
+                    _("drill #{id} is running (since {since}): end it first", id=running.id,
+                      since=self.office.local(running.started_at))
+                )  # fmt: skip
             drill = DrillRow(started_at=now, started_by=by, level=level, station=station,
                              villages={"villages": chosen})  # fmt: skip
             session.add(drill)
@@ -236,11 +241,12 @@ class Drills:
         with self.db.transaction() as session:
             drill = session.get(DrillRow, drill_id, with_for_update=True)
             if drill is None:
-                raise NotFound(f"no drill #{drill_id}")
+                raise Unknown(_("no drill #{id}", id=drill_id))
             if drill.ended_at is not None:
-                raise FloodwatchError(
-                    f"drill #{drill_id} ended at {self.office.local(drill.ended_at)}"
-                )
+                raise Refused(
+                    _("drill #{id} ended at {at}", id=drill_id,
+                      at=self.office.local(drill.ended_at))
+                )  # fmt: skip
             alert = session.get(AlertRow, drill.alert_id) if drill.alert_id else None
             if alert is not None and alert.state == "open":
                 pages += self._close(session, alert, now)
@@ -272,15 +278,18 @@ class Drills:
         with self.db.sessions() as session:
             drill = session.get(DrillRow, drill_id)
             if drill is None:
-                raise NotFound(f"no drill #{drill_id}")
+                raise Unknown(_("no drill #{id}", id=drill_id))
             return self._report(session, drill)
 
     # -- inside ----------------------------------------------------------------------------------
 
     def _village(self, village_id: str) -> str:
         if village_id not in self.villages.by_id:
-            known = ", ".join(v.id for v in self.villages) or "none configured"
-            raise NotFound(f"unknown village {village_id!r} (villages: {known})")
+            known = ", ".join(v.id for v in self.villages) or _("none configured")
+            raise Unknown(
+                _("unknown village {village} (villages: {villages})", village=repr(village_id),
+                  villages=known)
+            )  # fmt: skip
         return village_id
 
     def _warning(self, level: str) -> str:

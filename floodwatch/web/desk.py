@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from floodwatch import users
 from floodwatch.alerts.lifecycle import AlertLifecycle
 from floodwatch.clock import Clock
-from floodwatch.errors import NotFound
-from floodwatch.i18n import Refused, _
+from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.records import dutylog
 from floodwatch.records.handover import HandoverBook
 from floodwatch.roster.holder import RosterHolder
@@ -135,12 +134,12 @@ class Desk:
 
     def _village_desk(self) -> VillageDesk:
         if self.villages is None:
-            raise NotFound("no villages are configured (config: villages)")
+            raise Unknown(_("no villages are configured (config: villages)"))
         return self.villages
 
     def _alert(self, alert_id: int) -> AlertRow:
         with self.db.sessions() as session:
             alert = session.get(AlertRow, alert_id)
         if alert is None:  # deleted meanwhile: only a hand-edited database gets here
-            raise NotFound(f"no alert #{alert_id}")
+            raise Unknown(_("no alert #{id}", id=alert_id))
         return alert
