@@ -102,7 +102,7 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ConfigError as exc:
             for problem in exc.problems:
-                click.echo(str(problem), err=True)
+                click.echo(problem.render(language()), err=True)
             found = _("{n} problem(s) found; nothing was changed.", n=len(exc.problems))
             click.echo(say(found), err=True)
             sys.exit(1)

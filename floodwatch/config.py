@@ -36,7 +36,8 @@ from floodwatch.durations import (
     positive_at_most,
 )
 from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
-from floodwatch.yamlsource import AtKey
+from floodwatch.i18n import Text, _
+from floodwatch.yamlsource import AtKey, Invalid
 
 Loc = tuple[str | int, ...]
 DEFAULT_DATABASE = "sqlite:///var/floodwatch.db"
@@ -48,13 +49,18 @@ def _zone(value: Any) -> ZoneInfo:
     if isinstance(value, ZoneInfo):
         return value
     if not isinstance(value, str):
-        raise ValueError(
-            f"expected an IANA time zone name such as 'Asia/Shanghai', found {value!r}"
+        raise Invalid(
+            _(
+                "expected an IANA time zone name such as 'Asia/Shanghai', found {found}",
+                found=repr(value),
+            )
         )
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (expected e.g. 'Asia/Shanghai')") from None
+        raise Invalid(
+            _("unknown time zone {zone} (expected e.g. 'Asia/Shanghai')", zone=repr(value))
+        ) from None
 
 
 TimeZone = Annotated[ZoneInfo, BeforeValidator(_zone)]
@@ -107,7 +113,7 @@ class Maintenance(Strict):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            raise ValueError("needs a UTC offset, e.g. 2026-07-01T09:00:00+08:00")
+            raise Invalid(_("needs a UTC offset, e.g. 2026-07-01T09:00:00+08:00"))
         return value
 
 
@@ -170,8 +176,14 @@ class ThresholdRule(Strict):
             if higher.value <= lower.value:
                 raise AtKey(
                     (j, "value"),
-                    f"levels must rise: {higher.level} ({higher.value:g}) is not above "
-                    f"{lower.level} ({lower.value:g})",
+                    _(
+                        "levels must rise: {higher} ({higher_value}) is not above {lower} "
+                        "({lower_value})",
+                        higher=higher.level,
+                        higher_value=format(higher.value, "g"),
+                        lower=lower.level,
+                        lower_value=format(lower.value, "g"),
+                    ),
                 )
         return steps
 
@@ -187,10 +199,13 @@ class RainStep(Strict):
     def _windows(cls, over: dict[str, float]) -> dict[str, float]:
         for window in over:
             try:
-                if parse_duration(window) <= timedelta(0):
-                    raise ValueError(f"expected a window longer than 0s, found {window!r}")
+                length = parse_duration(window)
             except ValueError as exc:
-                raise AtKey(window, str(exc)) from None
+                raise AtKey(window, yamlsource.message_of(exc)) from None
+            if length <= timedelta(0):
+                raise AtKey(
+                    window, _("expected a window longer than 0s, found {found}", found=repr(window))
+                )
         return over
 
 
@@ -246,6 +261,7 @@ def _rule_type(value: Any) -> str | None:
 
 
 AnyRule = ThresholdRule | RainfallRule | RiseRule | ForecastRule
+RULE_TYPE = _("type must be threshold, rainfall, rate_of_rise or forecast")
 Rule = Annotated[
     Annotated[ThresholdRule, Tag("threshold")]
     | Annotated[RainfallRule, Tag("rainfall")]
@@ -254,7 +270,7 @@ Rule = Annotated[
     Discriminator(
         _rule_type,
         custom_error_type="rule_type",
-        custom_error_message="type must be threshold, rainfall, rate_of_rise or forecast",
+        custom_error_message=str(RULE_TYPE),
     ),
 ]
 
@@ -283,7 +299,7 @@ class EscalationStep(Strict):
     @model_validator(mode="after")
     def _someone(self) -> EscalationStep:
         if not self.notify and not self.people:
-            raise AtKey(("notify",), "a step pages somebody: give `notify` roles or `people`")
+            raise AtKey(("notify",), _("a step pages somebody: give `notify` roles or `people`"))
         return self
 
 
@@ -295,7 +311,7 @@ class EscalationPolicy(Strict):
     @classmethod
     def _first_is_immediate(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
         if steps and steps[0].after != timedelta(0):
-            raise AtKey((0, "after"), "the first step pages at once: leave out its 'after'")
+            raise AtKey((0, "after"), _("the first step pages at once: leave out its 'after'"))
         return steps
 
 
@@ -310,7 +326,7 @@ class DemoClock(Strict):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            raise ValueError("start needs a UTC offset, e.g. 2018-05-27T14:30:00-05:00")
+            raise Invalid(_("start needs a UTC offset, e.g. 2018-05-27T14:30:00-05:00"))
         return value
 
 
@@ -403,7 +419,7 @@ class Report(Strict):
     @model_validator(mode="after")
     def _recipients(self) -> Report:
         if self.at is not None and not self.to:
-            raise AtKey(("to",), "`at` sends the report to people: list their ids in `to`")
+            raise AtKey(("to",), _("`at` sends the report to people: list their ids in `to`"))
         return self
 
 
@@ -467,12 +483,17 @@ class Settings(Strict):
         try:
             backend = make_url(value).get_backend_name()
         except ArgumentError:
-            raise ValueError(
-                f"not a database URL: {value!r} (expected e.g. sqlite:///var/floodwatch.db or "
-                "postgresql+psycopg://user@host/floodwatch)"
+            raise Invalid(
+                _(
+                    "not a database URL: {url} (expected e.g. sqlite:///var/floodwatch.db or "
+                    "postgresql+psycopg://user@host/floodwatch)",
+                    url=repr(value),
+                )
             ) from None
         if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"floodwatch runs on sqlite or postgresql, not {backend!r}")
+            raise Invalid(
+                _("floodwatch runs on sqlite or postgresql, not {backend}", backend=repr(backend))
+            )
         return value
 
 
@@ -537,9 +558,9 @@ def load_config(
     path = Path(path)
     doc = yamlsource.load(path, env=env)
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "expected a mapping of settings at the top level")])
+        raise ConfigError([doc.problem((), _("expected a mapping of settings at the top level"))])
     try:
-        settings = yamlsource.validate(Settings, doc)
+        settings = yamlsource.validate(Settings, doc, custom_errors={"rule_type": RULE_TYPE})
     except ConfigError as exc:
         raise ConfigError(_one_per_misplaced_run(doc, exc.problems)) from None
     problems: list[Problem] = []
@@ -554,13 +575,16 @@ def load_config(
             loc = (kind, i)
             plugin = types.get(entry.type)
             if plugin is None:
-                known = ", ".join(sorted(types)) or "none installed"
+                known: str | Text = ", ".join(sorted(types)) or _("none installed")
                 hint = did_you_mean(entry.type, types)
-                problems.append(
-                    doc.problem(
-                        (*loc, "type"), f"unknown {kind[:-1]} type {entry.type!r}{hint} ({known})"
-                    )
-                )
+                unknown = (
+                    _("unknown feed type {type}{hint} ({known})", type=repr(entry.type),
+                      hint=hint, known=known)
+                    if kind == "feeds"
+                    else _("unknown notifier type {type}{hint} ({known})", type=repr(entry.type),
+                           hint=hint, known=known)
+                )  # fmt: skip
+                problems.append(doc.problem((*loc, "type"), unknown))
                 continue
             common = type(entry).model_fields
             try:
@@ -587,12 +611,12 @@ def _fields(*models: type[BaseModel]) -> tuple[set[str], set[str]]:
 
 
 # the lists at the top of a config: what an entry of each is called, and its keys
-_LISTS: dict[str, tuple[str, tuple[set[str], set[str]]]] = {
-    "levels": ("a level", _fields(Level)),
-    "stations": ("a station", _fields(Station)),
-    "feeds": ("a feed", _fields(FeedSettings)),
-    "rules": ("a rule", _fields(ThresholdRule, RainfallRule, RiseRule, ForecastRule)),
-    "notifiers": ("a notifier", _fields(NotifierSettings)),
+_LISTS: dict[str, tuple[Text, tuple[set[str], set[str]]]] = {
+    "levels": (_("a level"), _fields(Level)),
+    "stations": (_("a station"), _fields(Station)),
+    "feeds": (_("a feed"), _fields(FeedSettings)),
+    "rules": (_("a rule"), _fields(ThresholdRule, RainfallRule, RiseRule, ForecastRule)),
+    "notifiers": (_("a notifier"), _fields(NotifierSettings)),
 }
 
 
@@ -603,7 +627,7 @@ def _misplaced(entry: Any, section: str) -> str | None:
         return None
     keys = {k for k in entry if isinstance(k, str)}
     own = len(keys & _LISTS[section][1][0])
-    for other, (_, (theirs, required)) in _LISTS.items():
+    for other, (_what, (theirs, required)) in _LISTS.items():
         if other != section and required <= keys and len(keys & theirs) > own:
             return other
     return None
@@ -628,14 +652,8 @@ def _one_per_misplaced_run(doc: yamlsource.Document, problems: list[Problem]) ->
             mine = [p for p in out if p.path.split(".")[0] in inside]
             if not mine:  # valid where it stands: not a lost heading after all
                 continue
-            these = (
-                "this entry has"
-                if first == last
-                else f"this entry and the {last - first} after it have"
-            )
-            message = (
-                f"{these} the keys of {_LISTS[other][0]}, not of {_LISTS[section][0]}: is the "
-                f"line '{other}:' above it missing?"
+            message = yamlsource.misplaced(
+                last - first + 1, _LISTS[other][0], _LISTS[section][0], other
             )
             out = [p for p in out if p not in mine] + [doc.problem((section, first), message)]
     return out
@@ -651,6 +669,13 @@ def level_ids(levels: Sequence[Level]) -> dict[str, str]:
     return out
 
 
+# what _References calls the kinds of names it checks, in messages
+_KINDS = {
+    "level": _("level"), "station": _("station"), "escalation policy": _("escalation policy"),
+    "notifier": _("notifier"),
+}  # fmt: skip
+
+
 class _References:
     """Names used in one place and defined in another. A name that is not defined is one
     mistake however often it is used (a misspelt policy is used by every rule): it is reported
@@ -660,13 +685,13 @@ class _References:
 
     def __init__(self, doc: yamlsource.Document) -> None:
         self.doc = doc
-        self.unknown: dict[tuple[str, str], list[tuple[Loc, str]]] = {}
+        self.unknown: dict[tuple[str, str], list[tuple[Loc, Text]]] = {}
         self.used: set[tuple[str, str]] = set()
         self.defined: dict[str, Mapping[str, Loc]] = {}
 
     def known(
         self, kind: str, name: str, loc: Loc, defined: Mapping[str, Loc] | Collection[str],
-        message: str = "",
+        message: Text | None = None,
     ) -> bool:  # fmt: skip
         """Whether `name` is in `defined` (the names, or a mapping of each to where it is
         defined); if not, the use at `loc` is noted under (kind, name)."""
@@ -675,8 +700,14 @@ class _References:
         if name in defined:
             self.used.add((kind, name))
             return True
-        text = message or f"unknown {kind} {name!r}{did_you_mean(name, defined)}"
-        self.unknown.setdefault((kind, name), []).append((loc, text))
+        if message is None:
+            message = _(
+                "unknown {kind} {name}{hint}",
+                kind=_KINDS[kind],
+                name=repr(name),
+                hint=did_you_mean(name, defined),
+            )
+        self.unknown.setdefault((kind, name), []).append((loc, message))
         return False
 
     def problems(self) -> list[Problem]:
@@ -692,15 +723,21 @@ class _References:
             ]
             if not written and len(unused) == 1:
                 other, where = unused[0]
-                message = (
-                    f"{kind} {other!r} is used by nothing, and {name!r}, used by "
-                    f"{first_few(places)}, is not defined: did you mean {name!r}?"
+                message = _(
+                    "{kind} {other} is used by nothing, and {name}, used by {places}, is not "
+                    "defined: did you mean {name}?",
+                    kind=_KINDS[kind],
+                    other=repr(other),
+                    name=repr(name),
+                    places=first_few(places),
                 )
                 out.append(self.doc.problem(where, message))
                 continue
             others = [p for p in places if p != yamlsource.dotted(loc)]
             if others:
-                message += f" (also used by {first_few(others)})"
+                message = _(
+                    "{message} (also used by {places})", message=message, places=first_few(others)
+                )
             out.append(self.doc.problem(loc, message))
         return out
 
@@ -716,8 +753,14 @@ def _cross_check(
         seen: set[str] = set()
         for i, ident in enumerate(ids):
             if ident in seen:
-                key = "name" if kind in ("feeds", "notifiers") else "id"
-                problems.append(doc.problem((kind, i, key), f"duplicate {key} {ident!r}"))
+                if kind in ("feeds", "notifiers"):
+                    problems.append(
+                        doc.problem((kind, i, "name"), _("duplicate name {name}", name=repr(ident)))
+                    )
+                else:
+                    problems.append(
+                        doc.problem((kind, i, "id"), _("duplicate id {id}", id=repr(ident)))
+                    )
             seen.add(ident)
 
     unique("levels", [lv.id for lv in s.levels])
@@ -728,8 +771,7 @@ def _cross_check(
     level_order = [lv.id for lv in s.levels]
     ids = level_ids(s.levels)
     aliases = [a for lv in s.levels for a in lv.aliases]
-    known_levels = "levels are " + ", ".join(level_order)
-    known_levels += "; aliases " + ", ".join(aliases) if aliases else ""
+    listed, listed_aliases = ", ".join(level_order), ", ".join(aliases)
 
     levels: dict[str, Loc] = {}
     for i, lv in enumerate(s.levels):
@@ -738,7 +780,14 @@ def _cross_check(
             levels.setdefault(alias, ("levels", i, "aliases", j))
 
     def level_known(loc: Loc, name: str) -> bool:
-        message = f"unknown level {name!r}{did_you_mean(name, ids)} ({known_levels})"
+        hint = did_you_mean(name, ids)
+        message = (
+            _("unknown level {name}{hint} (levels are {levels}; aliases {aliases})",
+              name=repr(name), hint=hint, levels=listed, aliases=listed_aliases)
+            if aliases
+            else _("unknown level {name}{hint} (levels are {levels})", name=repr(name), hint=hint,
+                   levels=listed)
+        )  # fmt: skip
         return refs.known("level", name, loc, levels, message)
 
     stations = {st.id for st in s.stations}
@@ -760,27 +809,39 @@ def _cross_check(
             problems.append(
                 doc.problem(
                     ("rules", i, "levels"),
-                    "levels must follow the order of the level list, each once",
+                    _("levels must follow the order of the level list, each once"),
                 )
             )
     level_known(("silence", "level"), s.silence.level)
     refs.known("escalation policy", s.silence.escalation, ("silence", "escalation"), policies)
     for loc, kind in official_feeds:
         hint = did_you_mean(OFFICIAL_POLICY, s.escalation)
-        message = (
-            f"a {kind} feed brings official warnings, which follow the escalation policy "
-            f"{OFFICIAL_POLICY!r}: add it under 'escalation'{hint}"
+        message = _(
+            "a {type} feed brings official warnings, which follow the escalation policy "
+            "{policy}: add it under 'escalation'{hint}",
+            type=kind,
+            policy=repr(OFFICIAL_POLICY),
+            hint=hint,
         )
         refs.known("escalation policy", OFFICIAL_POLICY, (*loc, "type"), policies, message)
     for i, st in enumerate(s.stations):
         if st.min is not None and st.max is not None and st.min >= st.max:
             problems.append(
-                doc.problem(("stations", i, "max"), f"max {st.max:g} is not above min {st.min:g}")
+                doc.problem(
+                    ("stations", i, "max"),
+                    _(
+                        "max {max} is not above min {min}",
+                        max=format(st.max, "g"),
+                        min=format(st.min, "g"),
+                    ),
+                )
             )
         for j, window in enumerate(st.maintenance):
             if window.end <= window.start:
                 problems.append(
-                    doc.problem(("stations", i, "maintenance", j, "end"), "end is not after start")
+                    doc.problem(
+                        ("stations", i, "maintenance", j, "end"), _("end is not after start")
+                    )
                 )
     for name, policy in s.escalation.items():
         for j, esc in enumerate(policy.steps):
@@ -794,10 +855,13 @@ def _cross_check(
             problems.append(
                 doc.problem(
                     ("web", "demo_users"),
-                    "demo users (passwords written in this file) are for the demo only: they "
-                    "need the demo clock (`clock:`) and `listen` on a loopback address "
-                    f"({', '.join(LOOPBACK)}); give people passwords with "
-                    "`floodwatch user set-password PERSON` instead",
+                    _(
+                        "demo users (passwords written in this file) are for the demo only: they "
+                        "need the demo clock (`clock:`) and `listen` on a loopback address "
+                        "({hosts}); give people passwords with "
+                        "`floodwatch user set-password PERSON` instead",
+                        hosts=", ".join(LOOPBACK),
+                    ),
                 )
             )
     for i, level in enumerate(s.levels):

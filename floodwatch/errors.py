@@ -4,22 +4,51 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # floodwatch.i18n imports this module: its names are imported where used
+    from floodwatch.i18n import Text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Problem:
-    """One thing wrong in a configuration or roster file, with its place."""
+    """One thing wrong in a configuration or roster file, with its place.
+
+    It is made with its message in English (a str) or in the catalogue (a `Text`). `message`
+    is always the English; `text` keeps the catalogue's message so `render` can show it in the
+    reader's language. Two problems are equal when their place and English message are.
+    """
 
     file: str
     line: int
     column: int
     path: str
     message: str
+    text: Text | None = field(default=None, compare=False, repr=False)
+
+    def __init__(self, file: str, line: int, column: int, path: str, message: str | Text) -> None:
+        from floodwatch.i18n import Text
+
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "column", column)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "message", str(message))
+        object.__setattr__(self, "text", message if isinstance(message, Text) else None)
+
+    def render(self, language: str) -> str:
+        """The problem in `language`: the place as it is, the message in the catalogue's words
+        (English when it has none)."""
+        message = self.text.render(language) if self.text is not None else self.message
+        return self._placed(message)
+
+    def _placed(self, message: str) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {message}" if self.path else f"{where}: {message}"
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return self._placed(self.message)
 
 
 def close_matches(word: object, candidates: Iterable[str]) -> list[str]:
@@ -33,17 +62,25 @@ def close_matches(word: object, candidates: Iterable[str]) -> list[str]:
     return close
 
 
-def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+def did_you_mean(word: object, candidates: Iterable[str]) -> Text | str:
     """``"; did you mean 'officer'?"`` when `word` looks like a misspelling of a candidate,
-    else ``""``: appended to messages about unknown keys and ids."""
-    close = close_matches(word, candidates)
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+    else ``""``: appended to messages about unknown keys and ids (a {hint} placeholder)."""
+    from floodwatch.i18n import _
+
+    close = [repr(c) for c in close_matches(word, candidates)]
+    if len(close) > 1:
+        return _("; did you mean {first} or {second}?", first=close[0], second=close[1])
+    return _("; did you mean {name}?", name=close[0]) if close else ""
 
 
-def first_few(items: Sequence[str], most: int = 3) -> str:
+def first_few(items: Sequence[str], most: int = 3) -> Text | str:
     """``a, b, c and 2 more``: other places named in a message, kept to one line."""
-    more = f" and {len(items) - most} more" if len(items) > most else ""
-    return ", ".join(items[:most]) + more
+    from floodwatch.i18n import _
+
+    shown = ", ".join(items[:most])
+    if len(items) > most:
+        return _("{items} and {n} more", items=shown, n=len(items) - most)
+    return shown
 
 
 class FloodwatchError(Exception):

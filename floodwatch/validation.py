@@ -12,6 +12,7 @@ from typing import Any
 
 from floodwatch.config import Config, PluginTypes, level_ids, load_config
 from floodwatch.errors import ConfigError, Problem, did_you_mean
+from floodwatch.i18n import Text, _
 from floodwatch.notify.base import capabilities_of
 from floodwatch.plugins import Registry
 from floodwatch.roster import Roster, load_rosters
@@ -34,7 +35,12 @@ def roster_problems(config: Config, roster: Roster) -> list[Problem]:
                     problems.append(
                         doc.problem(
                             ("escalation", name, "steps", j, "notify", k),
-                            f"no rotation for role {role!r} in the rosters{hint} (roles: {known})",
+                            _(
+                                "no rotation for role {role} in the rosters{hint} (roles: {roles})",
+                                role=repr(role),
+                                hint=hint,
+                                roles=known,
+                            ),
                         )
                     )
     for name, policy in settings.escalation.items():
@@ -43,28 +49,36 @@ def roster_problems(config: Config, roster: Roster) -> list[Problem]:
                 if person not in roster.people:
                     hint = did_you_mean(person, roster.people)
                     loc = ("escalation", name, "steps", j, "people", k)
-                    problems.append(doc.problem(loc, f"unknown person {person!r}{hint}"))
+                    problems.append(doc.problem(loc, _unknown_person(person, hint)))
     for k, admin in enumerate(settings.duty.roster_admins):
         if admin not in roster.people:
             hint = did_you_mean(admin, roster.people)
-            message = f"unknown person {admin!r}{hint}"
-            problems.append(doc.problem(("duty", "roster_admins", k), message))
+            problems.append(doc.problem(("duty", "roster_admins", k), _unknown_person(admin, hint)))
     for person in settings.web.demo_users if settings.web else ():
         if person not in roster.people:
             hint = did_you_mean(person, roster.people)
-            message = f"unknown person {person!r}{hint}"
+            message = _unknown_person(person, hint)
             problems.append(doc.problem(("web", "demo_users", person), message))
     for k, person in enumerate(settings.report.to):
         if person not in roster.people:
             hint = did_you_mean(person, roster.people)
-            problems.append(doc.problem(("report", "to", k), f"unknown person {person!r}{hint}"))
+            problems.append(doc.problem(("report", "to", k), _unknown_person(person, hint)))
     handover = settings.records.handover_escalation
     if handover is not None and handover not in settings.escalation:
         hint = did_you_mean(handover, settings.escalation)
         known = ", ".join(settings.escalation)
-        message = f"unknown escalation policy {handover!r}{hint} (policies: {known})"
+        message = _(
+            "unknown escalation policy {name}{hint} (policies: {policies})",
+            name=repr(handover),
+            hint=hint,
+            policies=known,
+        )
         problems.append(doc.problem(("records", "handover_escalation"), message))
     return problems + _villages_and_roster(config, roster)
+
+
+def _unknown_person(person: str, hint: str | Text) -> Text:
+    return _("unknown person {person}{hint}", person=repr(person), hint=hint)
 
 
 def _villages_and_roster(config: Config, roster: Roster) -> list[Problem]:
@@ -82,8 +96,13 @@ def _villages_and_roster(config: Config, roster: Roster) -> list[Problem]:
         problems.append(
             config.doc.problem(
                 ("evacuation", "leader"),
-                f"no rotation for role {leader!r} in the rosters{hint} (roles: {known}): the "
-                "village warnings need the leader on duty",
+                _(
+                    "no rotation for role {role} in the rosters{hint} (roles: {roles}): the "
+                    "village warnings need the leader on duty",
+                    role=repr(leader),
+                    hint=hint,
+                    roles=known,
+                ),
             )
         )
     try:
@@ -138,20 +157,28 @@ def load_checked_villages(
                 problems.append(doc.problem(place, _not_for_people(channel)))
             elif channel not in notifiers:
                 hint = did_you_mean(channel, notifiers - broadcast)
-                problems.append(doc.problem(place, f"unknown notifier {channel!r}{hint}"))
+                message = _("unknown notifier {name}{hint}", name=repr(channel), hint=hint)
+                problems.append(doc.problem(place, message))
     ids = level_ids(settings.levels)
     order = [lv.id for lv in settings.levels]
     for key in ("prepare_level", "move_now_level"):
         level = getattr(evacuation, key)
         if level not in ids:
             hint = did_you_mean(level, ids)
-            message = f"unknown level {level!r}{hint} (levels are {', '.join(order)})"
+            message = _(
+                "unknown level {name}{hint} (levels are {levels})",
+                name=repr(level),
+                hint=hint,
+                levels=", ".join(order),
+            )
             problems.append(doc.problem(("evacuation", key), message))
     prepare, move_now = ids.get(evacuation.prepare_level), ids.get(evacuation.move_now_level)
     if prepare and move_now and order.index(move_now) < order.index(prepare):
-        message = (
-            f"move_now_level {move_now!r} is below prepare_level {prepare!r}: the order to move "
-            "comes after the one to prepare"
+        message = _(
+            "move_now_level {move_now} is below prepare_level {prepare}: the order to move "
+            "comes after the one to prepare",
+            move_now=repr(move_now),
+            prepare=repr(prepare),
         )
         problems.append(doc.problem(("evacuation", "move_now_level"), message))
     villages: Villages = NO_VILLAGES
@@ -165,10 +192,11 @@ def load_checked_villages(
     return villages
 
 
-def _not_for_people(channel: str) -> str:
-    return (
-        f"{channel!r} is a broadcast channel: it reaches loudspeakers, not people (loudspeakers "
-        "are named in the village files)"
+def _not_for_people(channel: str) -> Text:
+    return _(
+        "{channel} is a broadcast channel: it reaches loudspeakers, not people (loudspeakers "
+        "are named in the village files)",
+        channel=repr(channel),
     )
 
 

@@ -23,7 +23,7 @@ import re
 import stat
 import types
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, SecretStr, Tag, ValidationError
 
 from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
+from floodwatch.i18n import Text, _
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -53,8 +54,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}": t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _WHAT = {
-    "int": "whole number", "float": "number", "bool": "true/false value",
-    "timestamp": "date or time", "null": "null value",
+    "int": _("whole number"), "float": _("number"), "bool": _("true/false value"),
+    "timestamp": _("date or time"), "null": _("null value"),
 }  # fmt: skip
 
 
@@ -66,7 +67,7 @@ class EnvStr(str):
 
 def _secret(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, EnvStr):
-        raise ValueError("secrets come from the environment: write ${VARIABLE}, not the secret")
+        raise Invalid(_("secrets come from the environment: write ${{VARIABLE}}, not the secret"))
     return value
 
 
@@ -74,11 +75,27 @@ Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 """A config string that must be given as ``${ENV}`` (never written in YAML); its repr is masked."""
 
 
-class AtKey(ValueError):
+class Invalid(ValueError):
+    """Raised by a validator with its message in the catalogue (or in English, a str): the
+    problem it becomes is shown in the reader's language. `str()` is the English."""
+
+    def __init__(self, message: str | Text) -> None:
+        super().__init__(str(message))
+        self.text = message
+
+
+def message_of(error: BaseException) -> str | Text:
+    """An error's message as the catalogue has it (its `text`, as Invalid and
+    floodwatch.i18n.Refused carry), else its English."""
+    text = getattr(error, "text", None)
+    return text if isinstance(text, Text) else str(error)
+
+
+class AtKey(Invalid):
     """Raised by a model validator to report its problem at a key inside the entry (the
     offending value) instead of at the whole entry: ``AtKey(("members", 2), "listed twice")``."""
 
-    def __init__(self, loc: str | int | tuple[str | int, ...], message: str) -> None:
+    def __init__(self, loc: str | int | tuple[str | int, ...], message: str | Text) -> None:
         super().__init__(message)
         self.loc: Loc = loc if isinstance(loc, tuple) else (loc,)
 
@@ -100,7 +117,7 @@ class Document:
             loc = loc[:-1]
         return self.marks.get((), (1, 1))
 
-    def problem(self, loc: Sequence[str | int], message: str) -> Problem:
+    def problem(self, loc: Sequence[str | int], message: str | Text) -> Problem:
         line, col = self.where(loc)
         return Problem(self.file, line, col, dotted(loc), message)
 
@@ -141,36 +158,39 @@ def load(path: str | Path, *, env: Mapping[str, str] | None = None) -> Document:
 def read_text(path: str | Path, name: str) -> str:
     """The UTF-8 text of a config or roster file; ConfigError (one problem) if it cannot be."""
 
-    def refuse(message: str, line: int = 1, column: int = 1) -> ConfigError:
+    def refuse(message: Text, line: int = 1, column: int = 1) -> ConfigError:
         return ConfigError([Problem(name, line, column, "", message)])
 
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
     except FileNotFoundError:
-        raise refuse("file not found") from None
+        raise refuse(_("file not found")) from None
     except IsADirectoryError:
-        raise refuse("is a directory, not a file: name the YAML file in it") from None
+        raise refuse(_("is a directory, not a file: name the YAML file in it")) from None
     except PermissionError:
-        raise refuse("cannot be read: permission denied") from None
+        raise refuse(_("cannot be read: permission denied")) from None
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
         if exc.errno == errno.ENOTDIR:
-            reason = "file not found (a part of the path is not a directory)"
-        raise refuse(f"cannot be read: {reason}") from None
+            message = _("cannot be read: file not found (a part of the path is not a directory)")
+            raise refuse(message) from None
+        reason = (exc.strerror or str(exc)).lower()  # the system's words: English
+        raise refuse(_("cannot be read: {reason}", reason=reason)) from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise refuse("is a directory, not a file: name the YAML file in it")
+            raise refuse(_("is a directory, not a file: name the YAML file in it"))
+        if stat.S_ISFIFO(info.st_mode):
+            raise refuse(_("is a FIFO (named pipe), not a regular file: name the YAML file itself"))
         if not stat.S_ISREG(info.st_mode):
-            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
-            raise refuse(f"is {kind}, not a regular file: name the YAML file itself")
+            raise refuse(_("is a device or socket, not a regular file: name the YAML file itself"))
         if info.st_size > MAX_FILE_BYTES:
             raise refuse(_too_large(info.st_size))
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise refuse(f"cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+        reason = (exc.strerror or str(exc)).lower()
+        raise refuse(_("cannot be read: {reason}", reason=reason)) from None
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:  # it grew since fstat
@@ -181,19 +201,22 @@ def read_text(path: str | Path, name: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         byte = data[exc.start]
-        raise refuse(
-            f"not UTF-8 text: byte 0x{byte:02x} here cannot be read ({exc.reason}); "
-            "save the file as UTF-8",
-            line,
-            column,
-        ) from None
+        message = _(
+            "not UTF-8 text: byte {byte} here cannot be read ({reason}); save the file as UTF-8",
+            byte="0x" + format(byte, "02x"),
+            reason=exc.reason,
+        )
+        raise refuse(message, line, column) from None
 
 
-def _too_large(size: int) -> str:
-    return (
-        f"the file is {size:,} bytes, larger than the limit of {MAX_FILE_BYTES:,} bytes "
-        f"({MAX_FILE_BYTES // 1024} KiB) for a config or roster file: is it the right file? "
-        "(a large roster can be split into several files)"
+def _too_large(size: int) -> Text:
+    return _(
+        "the file is {size} bytes, larger than the limit of {limit} bytes ({kib} KiB) for a "
+        "config or roster file: is it the right file? (a large roster can be split into "
+        "several files)",
+        size=format(size, ","),
+        limit=format(MAX_FILE_BYTES, ","),
+        kib=MAX_FILE_BYTES // 1024,
     )
 
 
@@ -201,8 +224,8 @@ class _Refused(Exception):
     """The composer stopped: the document is nested too deeply, holds too many values, or its
     aliases expand too far."""
 
-    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, mark: yaml.Mark | None, message: Text) -> None:
+        super().__init__(str(message))
         self.mark = mark
         self.message = message
 
@@ -235,27 +258,34 @@ class _Loader(yaml.SafeLoader):
             size = self._sizes.get(id(node))
             if size is None:
                 raise _Refused(
-                    mark, "an alias (*name) cannot stand inside the value its anchor (&name) names"
+                    mark,
+                    _("an alias (*name) cannot stand inside the value its anchor (&name) names"),
                 )
             self.alias_values += size
             if self.alias_values > MAX_ALIAS_VALUES:
                 raise _Refused(
                     mark,
-                    f"too many aliases expanded (limit {MAX_ALIAS_VALUES} values): each *name "
-                    "repeats the whole value of its &name, and here they multiply; write the "
-                    "values out instead",
+                    _(
+                        "too many aliases expanded (limit {limit} values): each *name repeats "
+                        "the whole value of its &name, and here they multiply; write the values "
+                        "out instead",
+                        limit=MAX_ALIAS_VALUES,
+                    ),
                 )
             return node
         if self.depth >= MAX_DEPTH:
             raise _Refused(
                 self._next_mark(),
-                f"lists and mappings nested too deeply (limit {MAX_DEPTH} levels)",
+                _("lists and mappings nested too deeply (limit {limit} levels)", limit=MAX_DEPTH),
             )
         if self.composed >= MAX_VALUES:
             raise _Refused(
                 self._next_mark(),
-                f"too many values (limit {MAX_VALUES}) for a config or roster file: is it the "
-                "right file? (a large roster can be split into several files)",
+                _(
+                    "too many values (limit {limit}) for a config or roster file: is it the "
+                    "right file? (a large roster can be split into several files)",
+                    limit=MAX_VALUES,
+                ),
             )
         self.depth += 1
         node = super().compose_node(parent, index)
@@ -287,14 +317,15 @@ def loads(text: str, name: str, *, env: Mapping[str, str]) -> Document:
     except yaml.reader.ReaderError as exc:
         raise ConfigError([_character_problem(exc, text, name)]) from None
     except yaml.YAMLError as exc:  # no other kind is raised by PyYAML's reader and parser
-        raise ConfigError([Problem(name, 1, 1, "", f"YAML syntax error: {exc}")]) from None
+        message = _("YAML syntax error: {what}", what=str(exc))  # PyYAML's words: English
+        raise ConfigError([Problem(name, 1, 1, "", message)]) from None
     finally:
         if loader is not None:
             loader.dispose()
     doc = Document(name, None)
     problems: list[Problem] = []
     if node is None:
-        raise ConfigError([Problem(name, 1, 1, "", "the file is empty")])
+        raise ConfigError([Problem(name, 1, 1, "", _("the file is empty"))])
     doc.data = _build(loader, node, (), doc, problems, env)
     if problems:
         raise ConfigError(problems)
@@ -313,12 +344,15 @@ def _build(
         repeated: list[tuple[Loc, int, tuple[int, int]]] = []  # key, line first given, place
         for key_node, value_node in node.value:
             if key_node.tag == f"{_CORE}merge":
-                problems.append(doc.problem(loc, "YAML merge keys (<<) are not supported"))
+                problems.append(doc.problem(loc, _("YAML merge keys (<<) are not supported")))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                message = f"a key must be a name or a number, found {kind}"
+                message = (
+                    _("a key must be a name or a number, found a list")
+                    if isinstance(key_node, yaml.SequenceNode)
+                    else _("a key must be a name or a number, found a mapping")
+                )
                 problems.append(Problem(doc.file, line, col, dotted(loc), message))
                 continue
             key = _scalar(loader, key_node, loc, doc, problems)
@@ -353,16 +387,31 @@ def _duplicates(
     """Keys given twice in one mapping: one problem, since several usually have one cause (the
     '- ' that starts the next entry of a list deleted, two entries run together)."""
     child, first, (line, column) = repeated[0]
-    keys = list(dict.fromkeys(dotted(loc[-1:]) for loc, _, _ in repeated))
-    if len(keys) == 1:
-        again = f"; given {len(repeated) + 1} times" if len(repeated) > 1 else ""
-        message = f"duplicate key (first given at line {first}{again})"
+    keys = list(dict.fromkeys(dotted(loc[-1:]) for loc, _first, _mark in repeated))
+    message: Text
+    if len(keys) == 1 and len(repeated) > 1:
+        message = _(
+            "duplicate key (first given at line {line}; given {times} times)",
+            line=first,
+            times=len(repeated) + 1,
+        )
+    elif len(keys) == 1:
+        message = _("duplicate key (first given at line {line})", line=first)
     else:
-        firsts = [first for _, first, _ in repeated]
+        firsts = [first for _loc, first, _mark in repeated]
         lines = first_few(list(dict.fromkeys(str(n) for n in firsts)), 5)
-        message = f"duplicate keys {first_few(keys, 5)} (first given at lines {lines})"
+        message = _(
+            "duplicate keys {keys} (first given at lines {lines})",
+            keys=first_few(keys, 5),
+            lines=lines,
+        )
         if in_list and firsts == sorted(firsts):
-            message += ": is the '- ' that starts the next entry missing?"
+            message = _(
+                "duplicate keys {keys} (first given at lines {lines}): is the '- ' that starts "
+                "the next entry missing?",
+                keys=first_few(keys, 5),
+                lines=lines,
+            )
     return Problem(doc.file, line, column, dotted(child), message)
 
 
@@ -374,7 +423,7 @@ def _scalar(
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     text = str(node.value)
 
-    def problem(message: str) -> str:
+    def problem(message: Text) -> str:
         problems.append(Problem(doc.file, line, col, dotted(loc), message))
         return text
 
@@ -383,21 +432,30 @@ def _scalar(
         return problem(_unsupported_tag(node.tag))
     if kind in ("int", "float") and len(text) > MAX_NUMBER_CHARS:
         return problem(
-            f"expected a number of at most {MAX_NUMBER_CHARS} characters, found {clip(text)}"
+            _(
+                "expected a number of at most {most} characters, found {found}",
+                most=MAX_NUMBER_CHARS,
+                found=clip(text),
+            )
         )
     try:
         value = loader.construct_object(node)
     except (ValueError, KeyError, AttributeError, TypeError, OverflowError, yaml.YAMLError) as exc:
-        reason = f": {exc}" if isinstance(exc, ValueError) else ""
-        return problem(f"{clip(text)} is not a valid {_WHAT.get(kind, 'value')}{reason}")
+        what = _WHAT.get(kind, _("value"))
+        if isinstance(exc, ValueError):  # Python's words for what is wrong: English
+            return problem(
+                _("{found} is not a valid {what}: {reason}", found=clip(text), what=what,
+                  reason=str(exc))
+            )  # fmt: skip
+        return problem(_("{found} is not a valid {what}", found=clip(text), what=what))
     if isinstance(value, float) and not math.isfinite(value):
-        return problem(f"expected a finite number, found {text}")
+        return problem(_("expected a finite number, found {found}", found=text))
     return value
 
 
-def _unsupported_tag(tag: str) -> str:
+def _unsupported_tag(tag: str) -> Text:
     shown_tag = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
-    return f"YAML tags such as {shown_tag} are not supported: write the value without it"
+    return _("YAML tags such as {tag} are not supported: write the value without it", tag=shown_tag)
 
 
 def _expand(
@@ -406,7 +464,7 @@ def _expand(
     missing = [m.group(1) for m in _ENV_REF.finditer(value) if m.group(1) not in env]
     if missing:
         names = ", ".join(missing)
-        problems.append(doc.problem(loc, f"environment variable {names} is not set"))
+        problems.append(doc.problem(loc, _("environment variable {names} is not set", names=names)))
         return value
     return EnvStr(_ENV_REF.sub(lambda m: env[m.group(1)], value))
 
@@ -418,16 +476,16 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, name: str) -> Problem:
     """PyYAML's error, or for the common slips a plain explanation with the fix."""
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line, mark.column) if mark else (0, 0)
-    what = exc.problem or "invalid YAML"
+    what: str | Text = exc.problem or _("invalid YAML")  # exc.problem: PyYAML's, English
     if exc.context:
-        what = f"{exc.context}: {what}"
+        what = _("{context}: {problem}", context=exc.context, problem=what)
     explained = _explain(exc, text.splitlines())
     if explained is not None:
         (line, col), what = explained
-    return Problem(name, line + 1, col + 1, "", f"YAML syntax error: {what}")
+    return Problem(name, line + 1, col + 1, "", _("YAML syntax error: {what}", what=what))
 
 
-def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[tuple[int, int], str] | None:
+def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[tuple[int, int], Text] | None:
     problem, context = exc.problem or "", exc.context or ""
     at, opened = exc.problem_mark, exc.context_mark
     if at is None:
@@ -437,19 +495,19 @@ def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[tuple[int, in
     if "'\\t'" in problem or "\t" in indent:
         tab = here.find("\t") if "\t" in here else at.column
         if "\t" in indent:
-            return (at.line, tab), "tabs are not allowed for indentation in YAML: use spaces"
-        return (at.line, tab), "a tab cannot be used here in YAML: use spaces"
+            return (at.line, tab), _("tabs are not allowed for indentation in YAML: use spaces")
+        return (at.line, tab), _("a tab cannot be used here in YAML: use spaces")
     if problem == "mapping values are not allowed here":
         fix = _quoted(here, at.column)
         if fix is not None:
-            return (at.line, at.column), f"a ': ' inside a value must be quoted, e.g. {fix}"
+            return (at.line, at.column), _quote_it(fix)
         above = _line_above(lines, at.line)
         if above is not None and _indent(above) < _indent(here):
-            return (at.line, _indent(here)), (
+            return (at.line, _indent(here)), _(
                 "this line is indented more than the one above it, so it reads as part of "
                 "that value: indent it like the key above"
             )
-        return (at.line, at.column), (
+        return (at.line, at.column), _(
             "a ':' cannot stand here: quote the value if it contains ': ', "
             'e.g. name: "Station: north"'
         )
@@ -459,34 +517,53 @@ def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[tuple[int, in
         if found == "':'" and at.line == opened.line:
             fix = _quoted_in_flow(here, at.column)
             if fix is not None:
-                return (at.line, at.column), f"a ': ' inside a value must be quoted, e.g. {fix}"
-        kind, closer = ("list", "]") if flow.group(1) == "]" else ("mapping", "}")
-        opener = "[" if closer == "]" else "{"
-        found = "the end of the file" if found == "'<stream end>'" else found
-        place = f"column {at.column + 1}" if at.line == opened.line else f"line {at.line + 1}"
-        return (opened.line, opened.column), (
-            f"the {kind} opened with '{opener}' here is not closed: "
-            f"found {found} at {place} where ',' or '{closer}' was expected"
+                return (at.line, at.column), _quote_it(fix)
+        shown_found: str | Text = _("the end of the file") if found == "'<stream end>'" else found
+        place = (
+            _("column {n}", n=at.column + 1)
+            if at.line == opened.line
+            else _("line {n}", n=at.line + 1)
         )
+        not_closed = (
+            _(
+                "the list opened with '[' here is not closed: found {found} at {place} where "
+                "',' or ']' was expected",
+                found=shown_found,
+                place=place,
+            )
+            if flow.group(1) == "]"
+            else _(
+                "the mapping opened with '{{' here is not closed: found {found} at {place} "
+                "where ',' or '}}' was expected",
+                found=shown_found,
+                place=place,
+            )
+        )
+        return (opened.line, opened.column), not_closed
     if context == "while scanning a quoted scalar" and opened is not None:
         quote = lines[opened.line][opened.column : opened.column + 1] if lines else '"'
-        return (opened.line, opened.column), (
-            f"the quote ({quote}) opened here is never closed: end the value with {quote}"
+        return (opened.line, opened.column), _(
+            "the quote ({quote}) opened here is never closed: end the value with {quote}",
+            quote=quote,
         )
     if context == "while scanning a simple key" and opened is not None:
-        return (opened.line, opened.column), (
+        return (opened.line, opened.column), _(
             "expected 'key: value' here: is the ':' or the space after it missing?"
         )
     if problem.startswith("expected <block end>"):
-        return (at.line, at.column), (
+        return (at.line, at.column), _(
             "this line is not indented like the lines above it: the keys of one mapping, "
             "and the items ('- ') of one list, must start in the same column"
         )
     if "expected a single document" in context:
-        return (at.line, at.column), (
+        return (at.line, at.column), _(
             "a second YAML document ('---') in the file: a file holds one document"
         )
     return None
+
+
+def _quote_it(fix: str) -> Text:
+    return _("a ': ' inside a value must be quoted, e.g. {fix}", fix=fix)
 
 
 def _indent(line: str) -> int:
@@ -537,14 +614,53 @@ def _character_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Pr
     line = text.count("\n", 0, exc.position) + 1
     col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
     char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
-    label = unicodedata.name(char, "a control character")
-    message = (
-        f"YAML syntax error: the character U+{ord(char):04X} ({label}) is not allowed in YAML "
-        "text: remove it"
-    )
+    code = f"U+{ord(char):04X}"
+    label: str | Text = unicodedata.name(char, "") or _("a control character")
     if char == "\x00":
-        message += " (a file saved as UTF-16 is full of them: save it as UTF-8)"
+        message = _(
+            "YAML syntax error: the character {code} ({label}) is not allowed in YAML text: "
+            "remove it (a file saved as UTF-16 is full of them: save it as UTF-8)",
+            code=code,
+            label=label,
+        )
+    else:
+        message = _(
+            "YAML syntax error: the character {code} ({label}) is not allowed in YAML text: "
+            "remove it",
+            code=code,
+            label=label,
+        )
     return Problem(name, line, col, "", message)
+
+
+def misplaced(count: int, what: Text, own: Text, heading: str) -> Text:
+    """Entries in a list under the wrong heading (`count` of them in a row): their keys are
+    those of `what` ("a person"), not of `own`; the line `heading:` above them was lost."""
+    if count == 1:
+        return _(
+            "this entry has the keys of {what}, not of {own}: is the line '{heading}:' above it "
+            "missing?",
+            what=what,
+            own=own,
+            heading=heading,
+        )
+    return _(
+        "this entry and the {n} after it have the keys of {what}, not of {own}: is the line "
+        "'{heading}:' above it missing?",
+        n=count - 1,
+        what=what,
+        own=own,
+        heading=heading,
+    )
+
+
+def both(names: Sequence[str]) -> str | Text:
+    """``a and b`` (``a and b and c``): names written in the file, joined in the reader's
+    language."""
+    joined: str | Text = names[0] if names else ""
+    for name in names[1:]:
+        joined = _("{first} and {second}", first=joined, second=name)
+    return joined
 
 
 # ---- validation into models ----------------------------------------------------------------
@@ -552,19 +668,25 @@ def _character_problem(exc: yaml.reader.ReaderError, text: str, name: str) -> Pr
 
 def validate(
     model: type[M], doc: Document, loc: Loc = (), data: Any = None, *,
-    also_allowed: Collection[str] = (),
+    also_allowed: Collection[str] = (), custom_errors: Mapping[str, Text] | None = None,
 ) -> M:  # fmt: skip
     """Validate `doc` (or `data` found at `loc` in it) into `model`; ConfigError names places.
 
     `also_allowed` names keys that may stand beside the model's own at `loc` (a plugin's options
-    beside ``name`` and ``type``), for "did you mean" suggestions.
+    beside ``name`` and ``type``), for "did you mean" suggestions. `custom_errors` gives the
+    catalogue's message of the model's pydantic custom error types (a Discriminator's).
     """
     try:
         result = model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
-        raise ConfigError(problems_from(exc, doc, loc, model, also_allowed)) from None
+        raise ConfigError(
+            problems_from(exc, doc, loc, model, also_allowed, custom_errors=custom_errors)
+        ) from None
     problems = [
-        doc.problem(_in_file(doc.data, (*loc, *where)), f"expected a finite number, found {value}")
+        doc.problem(
+            _in_file(doc.data, (*loc, *where)),
+            _("expected a finite number, found {found}", found=str(value)),
+        )
         for where, value in _non_finite(result)
     ]
     if problems:
@@ -574,7 +696,7 @@ def validate(
 
 def problems_from(
     exc: ValidationError, doc: Document, base: Loc = (), model: Any = None,
-    also_allowed: Collection[str] = (),
+    also_allowed: Collection[str] = (), *, custom_errors: Mapping[str, Text] | None = None,
 ) -> list[Problem]:  # fmt: skip
     """Turn pydantic's errors into located problems with messages an administrator can act on.
 
@@ -588,22 +710,23 @@ def problems_from(
         located.append((_in_file(doc.data, (*base, *detail["loc"], *at)), detail))
     missing = {loc for loc, err in located if err["type"] == "missing"}
     covered: set[Loc] = set()
-    messages: dict[int, str] = {}
+    messages: dict[int, Text] = {}
     for i, (loc, err) in enumerate(located):
         if err["type"] != "extra_forbidden":
             continue
         allowed = set(also_allowed) | set(_keys_at(model, tuple(err["loc"][:-1])) or ())
         close = close_matches(loc[-1], allowed)
         if close:
-            messages[i] = f"unknown key{did_you_mean(loc[-1], close)}"
+            messages[i] = _("unknown key{hint}", hint=did_you_mean(loc[-1], close))
             covered.update((*loc[:-1], key) for key in close if (*loc[:-1], key) in missing)
         elif allowed:
-            messages[i] = f"unknown key (allowed here: {', '.join(sorted(allowed))})"
+            messages[i] = _("unknown key (allowed here: {keys})", keys=", ".join(sorted(allowed)))
     problems = []
     for i, (loc, err) in enumerate(located):
         if err["type"] == "missing" and loc in covered:
             continue
-        problems.append(doc.problem(loc, messages.get(i) or _message(err)))
+        message = messages.get(i) or _message(err, custom_errors or {})
+        problems.append(doc.problem(loc, message))
     return problems
 
 
@@ -687,44 +810,136 @@ _SHOW_FOUND = (
     "string_pattern_mismatch", "string_too_long", "enum", "multiple_of",
 )  # fmt: skip
 
+# pydantic's own messages, in the catalogue: each is used only when its English is word for
+# word the message pydantic gave (see _pydantic_text), so the English never changes
+_PYDANTIC: dict[str, Callable[[Mapping[str, Any]], Text]] = {
+    "model_type": lambda c: _(
+        "Input should be a valid dictionary or instance of {class_name}",
+        class_name=c.get("class_name"),
+    ),
+    "model_attributes_type": lambda c: _(
+        "Input should be a valid dictionary or object to extract fields from"
+    ),
+    "greater_than": lambda c: _("Input should be greater than {gt}", gt=c.get("gt")),
+    "greater_than_equal": lambda c: _(
+        "Input should be greater than or equal to {ge}", ge=c.get("ge")
+    ),
+    "less_than": lambda c: _("Input should be less than {lt}", lt=c.get("lt")),
+    "less_than_equal": lambda c: _("Input should be less than or equal to {le}", le=c.get("le")),
+    "multiple_of": lambda c: _(
+        "Input should be a multiple of {multiple_of}", multiple_of=c.get("multiple_of")
+    ),
+    "string_type": lambda c: _("Input should be a valid string"),
+    "string_too_long": lambda c: _(
+        "String should have at most {max_length} characters", max_length=c.get("max_length")
+    ),
+    "string_pattern_mismatch": lambda c: _(
+        "String should match pattern '{pattern}'", pattern=c.get("pattern")
+    ),
+    "dict_type": lambda c: _("Input should be a valid dictionary"),
+    "list_type": lambda c: _("Input should be a valid list"),
+    "tuple_type": lambda c: _("Input should be a valid tuple"),
+    "set_type": lambda c: _("Input should be a valid set"),
+    "bool_type": lambda c: _("Input should be a valid boolean"),
+    "bool_parsing": lambda c: _("Input should be a valid boolean, unable to interpret input"),
+    "int_type": lambda c: _("Input should be a valid integer"),
+    "int_parsing": lambda c: _(
+        "Input should be a valid integer, unable to parse string as an integer"
+    ),
+    "int_from_float": lambda c: _(
+        "Input should be a valid integer, got a number with a fractional part"
+    ),
+    "float_type": lambda c: _("Input should be a valid number"),
+    "float_parsing": lambda c: _(
+        "Input should be a valid number, unable to parse string as a number"
+    ),
+    "literal_error": lambda c: _("Input should be {expected}", expected=c.get("expected")),
+    "date_type": lambda c: _("Input should be a valid date"),
+    "date_parsing": lambda c: _(
+        "Input should be a valid date in the format YYYY-MM-DD, {error}", error=c.get("error")
+    ),
+    "date_from_datetime_parsing": lambda c: _(
+        "Input should be a valid date or datetime, {error}", error=c.get("error")
+    ),
+    "date_from_datetime_inexact": lambda c: _(
+        "Datetimes provided to dates should have zero time - e.g. be exact dates"
+    ),
+    "time_type": lambda c: _("Input should be a valid time"),
+    "time_parsing": lambda c: _(
+        "Input should be in a valid time format, {error}", error=c.get("error")
+    ),
+    "datetime_type": lambda c: _("Input should be a valid datetime"),
+    "datetime_parsing": lambda c: _(
+        "Input should be a valid datetime, {error}", error=c.get("error")
+    ),
+    "datetime_from_date_parsing": lambda c: _(
+        "Input should be a valid datetime or date, {error}", error=c.get("error")
+    ),
+    "timezone_naive": lambda c: _("Input should not have timezone info"),
+    "timezone_aware": lambda c: _("Input should have timezone info"),
+}
 
-def _message(err: Mapping[str, Any]) -> str:
+
+def _pydantic_text(
+    kind: str, ctx: Mapping[str, Any], english: str, custom_errors: Mapping[str, Text]
+) -> str | Text:
+    """pydantic's message `english` in the catalogue when it has it (the values pydantic put
+    in it, such as a date parser's reason, stay as pydantic wrote them); else `english`."""
+    if kind in custom_errors:
+        text = custom_errors[kind]
+    elif kind in _PYDANTIC:
+        text = _PYDANTIC[kind](ctx)
+    else:
+        return english
+    return text if str(text) == english else english
+
+
+def _message(err: Mapping[str, Any], custom_errors: Mapping[str, Text]) -> str | Text:
     kind = err["type"]
     found = err.get("input")
+    ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the README for the keys allowed here)"
+        return _("unknown key (check the spelling; see the README for the keys allowed here)")
     if kind == "missing":
-        return "required key is missing"
+        return _("required key is missing")
     if kind == "finite_number":
-        return f"expected a finite number, found {found}"
+        return _("expected a finite number, found {found}", found=str(found))
     if kind == "too_short" and isinstance(found, list | dict) and not found:
-        least = err.get("ctx", {}).get("min_length", 1)
-        items = "one item" if least == 1 else f"{least} items"
-        return f"expected at least {items}, found an empty {_show(found)[2:]}"
+        least = ctx.get("min_length", 1)
+        if isinstance(found, dict):
+            if least == 1:
+                return _("expected at least one item, found an empty mapping")
+            return _("expected at least {n} items, found an empty mapping", n=least)
+        if least == 1:
+            return _("expected at least one item, found an empty list")
+        return _("expected at least {n} items, found an empty list", n=least)
     if kind == "string_too_short":
-        return f"expected a non-empty text, found {_show(found)}"
+        return _("expected a non-empty text, found {found}", found=_show(found))
     msg = str(err["msg"])
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    cause = ctx.get("error")
+    text = getattr(cause, "text", None)  # Invalid, or another error carrying the catalogue's
+    message = text if isinstance(text, Text) else _pydantic_text(kind, ctx, msg, custom_errors)
     if kind.endswith("_type") or kind.endswith("_parsing") or kind in _SHOW_FOUND:
-        return f"{msg}, found {_show(found)}"
-    return msg
+        return _("{message}, found {found}", message=message, found=_show(found))
+    return message
 
 
-def clip(text: str, most: int = 40) -> str:
+def clip(text: str, most: int = 40) -> str | Text:
     """`text` quoted for a message, shortened when long (a message stays one readable line)."""
     shown_text = repr(text)
     if len(shown_text) <= most:
         return shown_text
-    return f"{shown_text[: most - 10]}... ({len(text)} characters)"
+    return _("{start}... ({n} characters)", start=shown_text[: most - 10], n=len(text))
 
 
-def _show(value: Any) -> str:
+def _show(value: Any) -> str | Text:
     if isinstance(value, dict):
-        return "a mapping"
+        return _("a mapping")
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if value is None:
-        return "nothing (null)"
+        return _("nothing (null)")
     if isinstance(value, str):
         return clip(value)
     text = repr(value)

@@ -54,6 +54,21 @@ def test_every_marked_message_has_its_mandarin_with_the_same_placeholders() -> N
     assert not problems, "\n".join(problems)
 
 
+def test_the_catalogue_holds_no_message_the_code_no_longer_says() -> None:
+    """A message reworded in the code leaves its old entry behind: a dead entry a translator
+    would keep up for nothing."""
+    with PO.open("rb") as f:
+        catalogue = read_po(f)
+    marked = {msgid for msgid, _, _ in extract.messages()}
+    ids = [m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id]
+    assert [msgid for msgid in ids if msgid not in marked] == []
+    # nor any message twice (Babel's reader keeps the last silently): one-line msgids, as read
+    one_line = [ln for ln in PO.read_text(encoding="utf-8").splitlines()
+                if ln.startswith('msgid "') and ln != 'msgid ""']  # fmt: skip
+    assert sorted(ln for ln in set(one_line) if one_line.count(ln) > 1) == []
+    assert len(one_line) > 500
+
+
 def test_a_message_the_catalogue_lacks_is_shown_in_english() -> None:
     assert _("Sign out").render("zh-CN") == "退出"
     assert _("Sign out").render("en") == "Sign out"

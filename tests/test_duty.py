@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
-from floodwatch.store.models import LogEntryRow, PageRow
+from floodwatch.store.models import EventRow, LogEntryRow, PageRow
 
 from .helpers import TOWNSHIP_ROSTER, demo_readings, write_config
 from .roster_support import local
@@ -45,6 +45,11 @@ def desk_app(tmp_path: Path, url: str, start: datetime, roster: str | None = Non
 def pages(app: App) -> list[tuple[str, str | None, str]]:
     with app.db.sessions() as s:
         return [(p.person, p.role, p.body) for p in s.scalars(select(PageRow).order_by(PageRow.id))]
+
+
+def events_of(app: App, type_: str) -> list[dict[str, object]]:
+    with app.db.sessions() as s:
+        return [e.data for e in s.scalars(select(EventRow).where(EventRow.type == type_))]
 
 
 def duty_log(app: App) -> list[tuple[str, str]]:
@@ -155,7 +160,13 @@ def test_a_bad_edit_keeps_the_roster_in_force_and_pages_the_officer_once(
     assert app.roster.current is in_force and app.roster.version == 1
     told = pages(app)
     assert [(p, r) for p, r, _ in told] == [("chen.jing", "officer")]
-    assert "修改后的排班表未生效" in told[0][2] and "unknown person 'li.mingg'" in told[0][2]
+    assert "修改后的排班表未生效" in told[0][2]  # chen.jing reads Mandarin: the problem too
+    assert told[0][2].endswith(
+        f"{path}:8:30: rotations[0].members[0]: 未知人员 'li.mingg'（不在任何值班表文件的 people "
+        "中）；是否应为 'li.ming'？"
+    )
+    [rejected] = events_of(app, "roster_rejected")
+    assert rejected == {"errors": list(result.lines)}  # the event stays in English
     assert app.roster_reloader.reload(clock.now()).outcome == "unchanged"  # told once per bad edit
     assert len(pages(app)) == 1
     assert [k for k, _ in duty_log(app)] == ["roster_rejected"]

@@ -9,12 +9,13 @@ roster in force stays and the officers on duty are paged with the errors, once p
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from floodwatch.config import Config
 from floodwatch.duty.messages import DutyMessages
-from floodwatch.errors import ConfigError
+from floodwatch.errors import ConfigError, Problem
 from floodwatch.events import RosterRejected, RosterReloaded
 from floodwatch.hooks import Hook
 from floodwatch.notify.templates import DutyFacts
@@ -66,7 +67,7 @@ class RosterReloader:
             lines = tuple(str(p) for p in problems)
             log.error("roster edit rejected; the roster in force stays:\n%s", "\n".join(lines))
             if announce:
-                self._announce_rejection(lines, now)
+                self._announce_rejection(problems, now)
             return Reload("rejected", lines)
         old = self.roster.current
         summary = diff(old, new, now, settings.duty.coverage_days).summary(settings.timezone)
@@ -79,12 +80,14 @@ class RosterReloader:
             record(session, now, RosterReloaded(version=version, changes=summary))
         return Reload("reloaded", tuple(summary))
 
-    def _announce_rejection(self, lines: tuple[str, ...], now: datetime) -> None:
+    def _announce_rejection(self, problems: Sequence[Problem], now: datetime) -> None:
+        """The event (in English, as every event) and a page to the officers on duty with each
+        problem in the officer's language."""
         roster = self.roster.current
         office = self.messages.office
         with self.db.transaction() as session:
-            event = record(session, now, RosterRejected(errors=list(lines)))
-            facts = DutyFacts(office.name, office.local(now), lines=lines)
+            event = record(session, now, RosterRejected(errors=[str(p) for p in problems]))
+            facts = DutyFacts(office.name, office.local(now), lines=tuple(problems))
             duty = roster.on_duty(now)
             roles = ("officer",) if "officer" in roster.roles else tuple(sorted(roster.roles))
             pages = sum(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from floodwatch.config import Level
 
@@ -265,6 +265,12 @@ def _values(language: str, f: AlertFacts) -> dict[str, object]:
     }
 
 
+class Localized(Protocol):
+    """A line that says itself in a reader's language (floodwatch.i18n.Text, errors.Problem)."""
+
+    def render(self, language: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class DutyFacts:
     """What a duty message (not about one alert) says; times already local."""
@@ -275,7 +281,7 @@ class DutyFacts:
     until: str = ""
     names: str = ""  # the other team: who takes over, or who hands over
     open_alerts: Sequence[str] = field(default_factory=tuple)
-    lines: Sequence[str] = field(default_factory=tuple)  # gaps, errors
+    lines: Sequence[str | Localized] = field(default_factory=tuple)  # gaps, errors
 
 
 _DUTY: dict[str, dict[str, tuple[str, str]]] = {
@@ -375,7 +381,8 @@ def render_duty(message: str, language: str, f: DutyFacts) -> tuple[str, str]:
     language = language if language in _DUTY else "zh-CN"
     subject, first = _DUTY[language][message]
     values = {"at": f.at, "role": f.role, "until": f.until, "names": f.names or "-"}
-    lines = [first.format(**values), *f.lines]
+    lines = [first.format(**values)]
+    lines += [line if isinstance(line, str) else line.render(language) for line in f.lines]
     if message == "handover_in":
         some, none = _OPEN_ALERTS[language]
         lines += [some, *f.open_alerts] if f.open_alerts else [none]

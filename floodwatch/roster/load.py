@@ -29,6 +29,8 @@ from floodwatch import yamlsource
 from floodwatch.config import TimeZone
 from floodwatch.durations import format_duration, parse_duration
 from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
+from floodwatch.i18n import Text as Message
+from floodwatch.i18n import _
 from floodwatch.roster.model import (
     Assignment,
     Override,
@@ -40,7 +42,7 @@ from floodwatch.roster.model import (
     Span,
     Swap,
 )
-from floodwatch.yamlsource import AtKey
+from floodwatch.yamlsource import AtKey, Invalid
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -60,30 +62,47 @@ MAX_SHIFT_DAYS = 28
 def _id(value: Any) -> str:
     if isinstance(value, str) and _ID.match(value):
         return value
-    raise ValueError(
-        f"expected an id of letters, digits, '.', '_' or '-' (e.g. li.ming), found {value!r}"
+    raise Invalid(
+        _(
+            "expected an id of letters, digits, '.', '_' or '-' (e.g. li.ming), found {found}",
+            found=repr(value),
+        )
     )
 
 
 def _phone(value: Any) -> str:
     if isinstance(value, str) and _E164.match(value):
         return value
-    raise ValueError(
-        'expected a phone number in E.164 form: "+", country code and number, no spaces '
-        f'(e.g. "+8613800000001"), found {value!r}'
+    raise Invalid(
+        _(
+            'expected a phone number in E.164 form: "+", country code and number, no spaces '
+            '(e.g. "+8613800000001"), found {found}',
+            found=repr(value),
+        )
     )
 
 
 def _email(value: Any) -> str:
     if isinstance(value, str) and _EMAIL.match(value):
         return value
-    raise ValueError(f"expected an e-mail address such as li.ming@example.org, found {value!r}")
+    raise Invalid(
+        _(
+            "expected an e-mail address such as li.ming@example.org, found {found}",
+            found=repr(value),
+        )
+    )
 
 
 def _language(value: Any) -> str:
     if value in LANGUAGES:
         return str(value)
-    raise ValueError(f"expected one of {', '.join(LANGUAGES)}, found {value!r}")
+    raise Invalid(
+        _(
+            "expected one of {choices}, found {found}",
+            choices=", ".join(LANGUAGES),
+            found=repr(value),
+        )
+    )
 
 
 def _chat_id(value: Any) -> str:
@@ -91,7 +110,9 @@ def _chat_id(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and value.strip():
         return value
-    raise ValueError(f"expected this person's id on the chat service, found {value!r}")
+    raise Invalid(
+        _("expected this person's id on the chat service, found {found}", found=repr(value))
+    )
 
 
 def _handover(value: Any) -> time:
@@ -100,7 +121,9 @@ def _handover(value: Any) -> time:
         return time(value // 60, value % 60)
     if isinstance(value, str) and (m := _HHMM.match(value)):
         return time(int(m.group(1)), int(m.group(2)))
-    raise ValueError(f'expected a local time as "HH:MM" (e.g. "08:00"), found {value!r}')
+    raise Invalid(
+        _('expected a local time as "HH:MM" (e.g. "08:00"), found {found}', found=repr(value))
+    )
 
 
 def _shift_length(value: Any) -> timedelta:
@@ -115,9 +138,12 @@ def _shift_length(value: Any) -> timedelta:
         length.days and length == timedelta(days=length.days) and length.days <= MAX_SHIFT_DAYS
     ):
         return length
-    raise ValueError(
-        "expected 24h (the default), 12h, 8h, 6h, 4h, a number of days such as 2d, "
-        f'or "weekly", found {value!r}'
+    raise Invalid(
+        _(
+            "expected 24h (the default), 12h, 8h, 6h, 4h, a number of days such as 2d, "
+            'or "weekly", found {found}',
+            found=repr(value),
+        )
     )
 
 
@@ -129,7 +155,7 @@ def _date(value: Any) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise ValueError(f"expected a date such as 2026-06-01, found {value!r}")
+    raise Invalid(_("expected a date such as 2026-06-01, found {found}", found=repr(value)))
 
 
 def _when(value: Any) -> date:
@@ -142,9 +168,12 @@ def _when(value: Any) -> date:
             return date.fromisoformat(text) if _DATE.match(text) else datetime.fromisoformat(text)
         except ValueError:
             pass
-    raise ValueError(
-        'expected a date (2026-06-10) or a local date and time ("2026-06-10 08:00"), '
-        f"found {value!r}"
+    raise Invalid(
+        _(
+            'expected a date (2026-06-10) or a local date and time ("2026-06-10 08:00"), '
+            "found {found}",
+            found=repr(value),
+        )
     )
 
 
@@ -161,9 +190,12 @@ def _season_day(value: Any) -> date | tuple[int, int]:
                 pass
         elif _DATE.match(value):
             return _date(value)
-    raise ValueError(
-        'expected a month and day such as "05-01" (every year) or a date such as 2026-05-01, '
-        f"found {value!r}"
+    raise Invalid(
+        _(
+            'expected a month and day such as "05-01" (every year) or a date such as '
+            "2026-05-01, found {found}",
+            found=repr(value),
+        )
     )
 
 
@@ -212,7 +244,7 @@ class PersonEntry(_Strict):
     @model_validator(mode="after")
     def _one_way_to_give_phones(self) -> PersonEntry:
         if self.phone is not None and self.phones is not None:
-            raise AtKey("phones", "give phone (one number) or phones (a list), not both")
+            raise AtKey("phones", _("give phone (one number) or phones (a list), not both"))
         return self
 
 
@@ -235,11 +267,18 @@ class RotationEntry(_Strict):
     @classmethod
     def _members(cls, members: list[str]) -> list[str]:
         if not members:
-            raise ValueError("a rotation needs at least one member, found none")
+            raise Invalid(_("a rotation needs at least one member, found none"))
         first: dict[str, int] = {}
         for j, member in enumerate(members):
             if member in first:
-                raise AtKey(j, f"{member} is listed twice (first at members[{first[member]}])")
+                raise AtKey(
+                    j,
+                    _(
+                        "{member} is listed twice (first at members[{first}])",
+                        member=member,
+                        first=first[member],
+                    ),
+                )
             first[member] = j
         return members
 
@@ -254,10 +293,14 @@ class SeasonEntry(_Strict):
     def _range(self) -> SeasonEntry:
         if isinstance(self.from_, tuple) != isinstance(self.to, tuple):
             raise AtKey(
-                "to", 'give from and to both as month-day ("05-01", every year) or both as dates'
+                "to",
+                _('give from and to both as month-day ("05-01", every year) or both as dates'),
             )
         if isinstance(self.from_, date) and isinstance(self.to, date) and self.to < self.from_:
-            raise AtKey("to", f"to ({self.to}) is before from ({self.from_})")
+            raise AtKey(
+                "to",
+                _("to ({to}) is before from ({start})", to=str(self.to), start=str(self.from_)),
+            )
         return self
 
 
@@ -294,19 +337,21 @@ class OverrideEntry(_Strict):
     def _one_change(self) -> OverrideEntry:
         actions = [a for a in ("replace", "add", "remove") if getattr(self, a) is not None]
         if not actions and self.with_ is None:
-            raise ValueError("say what changes: replace (with with), add or remove")
+            raise Invalid(_("say what changes: replace (with with), add or remove"))
         if len(actions) > 1:
             raise AtKey(
                 actions[1],
-                f"one change per override, found {' and '.join(actions)}: "
-                "write one override for each change",
+                _(
+                    "one change per override, found {changes}: write one override for each change",
+                    changes=yamlsource.both(actions),
+                ),
             )
         if self.replace is not None and self.with_ is None:
-            raise AtKey("replace", "replace needs with: the person who takes the place")
+            raise AtKey("replace", _("replace needs with: the person who takes the place"))
         if self.with_ is not None and self.replace is None:
-            raise AtKey("with", "with needs replace: the person whose place is taken")
+            raise AtKey("with", _("with needs replace: the person whose place is taken"))
         if self.replace is not None and self.replace == self.with_:
-            raise AtKey("with", "replace and with name the same person")
+            raise AtKey("with", _("replace and with name the same person"))
         return self
 
 
@@ -359,7 +404,7 @@ def load_rosters(
             continue
         if not isinstance(doc.data, dict):
             problems.append(
-                doc.problem((), "expected a mapping (version, people, roles, rotations, ...)")
+                doc.problem((), _("expected a mapping (version, people, roles, rotations, ...)"))
             )
             continue
         try:
@@ -373,21 +418,21 @@ def load_rosters(
         _entries(f, problems, known)
         files.append(f)
     if not files and not problems:
-        raise ConfigError([Problem("", 1, 1, "rosters", "no roster files given")])
+        raise ConfigError([Problem("", 1, 1, "rosters", _("no roster files given"))])
     roster = _merge(files, problems, known, default_zone)
     if problems or roster is None:
         raise ConfigError(problems)
     return roster
 
 
-_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
-    "people": (PersonEntry, "a person"),
-    "roles": (RoleEntry, "a role"),
-    "rotations": (RotationEntry, "a rotation"),
-    "seasons": (SeasonEntry, "a season"),
-    "unavailable": (UnavailableEntry, "an unavailability"),
-    "swaps": (SwapEntry, "a swap"),
-    "overrides": (OverrideEntry, "an override"),
+_SECTIONS: dict[str, tuple[type[BaseModel], Message]] = {
+    "people": (PersonEntry, _("a person")),
+    "roles": (RoleEntry, _("a role")),
+    "rotations": (RotationEntry, _("a rotation")),
+    "seasons": (SeasonEntry, _("a season")),
+    "unavailable": (UnavailableEntry, _("an unavailability")),
+    "swaps": (SwapEntry, _("a swap")),
+    "overrides": (OverrideEntry, _("an override")),
 }
 _ID_KEYS = {
     "people": ("id", "people"),
@@ -439,7 +484,7 @@ def _misplaced(item: Any, section: str) -> str | None:
     own = _keys(_SECTIONS[section][0])
     if keys <= own:
         return None
-    for other, (model, _) in _SECTIONS.items():
+    for other, (model, _what) in _SECTIONS.items():
         theirs = _keys(model)
         if other != section and keys <= theirs and keys & (theirs - own):
             return other
@@ -448,7 +493,7 @@ def _misplaced(item: Any, section: str) -> str | None:
 
 def _entries(f: _File, problems: list[Problem], known: _Known) -> None:
     """Validate each entry of each section, keeping the good ones and the ids of all."""
-    for name, (model, _) in _SECTIONS.items():
+    for name, (model, _what) in _SECTIONS.items():
         items = getattr(f.top, name)
         out: list[Any] = getattr(f, name)
         run: tuple[int, str] | None = None  # first of consecutive misplaced entries, their kind
@@ -475,14 +520,10 @@ def _entries(f: _File, problems: list[Problem], known: _Known) -> None:
 
 def _misplaced_problem(f: _File, section: str, run: tuple[int, str], end: int) -> Problem:
     first, other = run
-    what = _SECTIONS[other][1]
-    count = end - first
-    these = "this entry has" if count == 1 else f"this entry and the {count - 1} after it have"
-    message = (
-        f"{these} the keys of {what}, not of {_SECTIONS[section][1]}: "
-        f"is the line '{other}:' above it missing?"
+    return f.doc.problem(
+        (section, first),
+        yamlsource.misplaced(end - first, _SECTIONS[other][1], _SECTIONS[section][1], other),
     )
-    return f.doc.problem((section, first), message)
 
 
 def _note_shaky(item: Any, section: str, known: _Known) -> None:
@@ -530,10 +571,10 @@ class _Merger:
         self.override_list: list[Override] = []
         # an id used but defined nowhere is one mistake however often it is used: its uses
         # are gathered here and reported once (see unknown_references)
-        self.unknown: dict[tuple[str, str], list[tuple[_File, Loc, str]]] = {}
+        self.unknown: dict[tuple[str, str], list[tuple[_File, Loc, Message]]] = {}
         self.misspelt_roles = self._misspelt_roles()
 
-    def err(self, f: _File, loc: tuple[str | int, ...], message: str) -> None:
+    def err(self, f: _File, loc: tuple[str | int, ...], message: str | Message) -> None:
         self.problems.append(f.doc.problem(loc, message))
 
     def _misspelt_roles(self) -> set[str]:
@@ -549,7 +590,11 @@ class _Merger:
             return True
         if person not in self.known.people:  # else its entry is invalid and already reported
             hint = did_you_mean(person, self.known.people)
-            message = f"unknown person {person!r} (not in the people of any roster file){hint}"
+            message = _(
+                "unknown person {person} (not in the people of any roster file){hint}",
+                person=repr(person),
+                hint=hint,
+            )
             self.unknown.setdefault(("person", person), []).append((f, loc, message))
         return False
 
@@ -561,7 +606,7 @@ class _Merger:
             and role not in self.misspelt_roles
         ):
             hint = did_you_mean(role, self.known.rotation_roles)
-            message = f"no rotation for role {role!r}{hint}"
+            message = _("no rotation for role {role}{hint}", role=repr(role), hint=hint)
             self.unknown.setdefault(("role", role), []).append((f, loc, message))
         return rotation
 
@@ -570,9 +615,11 @@ class _Merger:
         out = []
         for uses in self.unknown.values():
             f, loc, message = uses[0]
-            others = [g.where(other) for g, other, _ in uses[1:]]
+            others = [g.where(other) for g, other, _message in uses[1:]]
             if others:
-                message += f" (also used at {first_few(others)})"
+                message = _(
+                    "{message} (also used at {places})", message=message, places=first_few(others)
+                )
             out.append(f.doc.problem(loc, message))
         return out
 
@@ -595,9 +642,10 @@ class _Merger:
             for i, p in f.people:
                 if p.id in self.people:
                     first = first_at[p.id]
-                    self.err(
-                        f, ("people", i, "id"), f"duplicate person id {p.id!r} (first at {first})"
+                    message = _(
+                        "duplicate person id {id} (first at {first})", id=repr(p.id), first=first
                     )
+                    self.err(f, ("people", i, "id"), message)
                     continue
                 phones = tuple(p.phones or ([p.phone] if p.phone else []))
                 primary = phones[0] if phones else None
@@ -610,48 +658,57 @@ class _Merger:
             for i, r in f.roles:
                 if r.id in self.roles:
                     first = role_at[r.id]
-                    self.err(
-                        f, ("roles", i, "id"), f"duplicate role id {r.id!r} (first at {first})"
+                    message = _(
+                        "duplicate role id {id} (first at {first})", id=repr(r.id), first=first
                     )
+                    self.err(f, ("roles", i, "id"), message)
                     continue
                 self.roles[r.id] = Role(r.id, r.name or "", r.description)
                 role_at[r.id] = f.where(("roles", i, "id"))
                 if r.id not in self.known.rotation_roles and r.id not in self.misspelt_roles:
-                    self.err(
-                        f, ("roles", i, "id"), f"nobody can fill role {r.id!r}: no rotation has it"
-                    )
+                    message = _("nobody can fill role {id}: no rotation has it", id=repr(r.id))
+                    self.err(f, ("roles", i, "id"), message)
 
     def rotations(self) -> None:
         for f in self.files:
             for i, r in f.rotations:
                 ok = True
                 if self.known.roles_declared and r.role not in self.known.roles:
-                    listed = ", ".join(sorted(self.roles)) or "none"
+                    listed: str | Message = ", ".join(sorted(self.roles)) or _("none")
                     hint = did_you_mean(r.role, self.known.roles)
-                    msg = (
-                        f"unknown role {r.role!r}{hint} (roles: {listed}; "
-                        "declare a new one under roles)"
+                    message = _(
+                        "unknown role {role}{hint} (roles: {roles}; declare a new one under roles)",
+                        role=repr(r.role),
+                        hint=hint,
+                        roles=listed,
                     )
-                    self.err(f, ("rotations", i, "role"), msg)
+                    self.err(f, ("rotations", i, "role"), message)
                     ok = False
                 if r.role in self.entries:
-                    g, j, _ = self.entries[r.role]
+                    g, j, _entry = self.entries[r.role]
                     first = g.where(("rotations", j, "role"))
-                    msg = f"role {r.role!r} already has a rotation (at {first})"
-                    self.err(f, ("rotations", i, "role"), msg)
+                    message = _(
+                        "role {role} already has a rotation (at {first})",
+                        role=repr(r.role),
+                        first=first,
+                    )
+                    self.err(f, ("rotations", i, "role"), message)
                     continue
                 for j, member in enumerate(r.members):
                     # a member whose own entry is invalid keeps the rotation for later checks
                     known = self.person_known(f, ("rotations", i, "members", j), member)
                     ok &= known or member in self.known.people
                 if r.per_shift > len(r.members):
-                    size = len(r.members)
-                    msg = f"{r.per_shift} per shift but the rotation has only {size} member(s)"
-                    self.err(f, ("rotations", i, "per_shift"), msg)
+                    message = _(
+                        "{n} per shift but the rotation has only {size} member(s)",
+                        n=r.per_shift,
+                        size=len(r.members),
+                    )
+                    self.err(f, ("rotations", i, "per_shift"), message)
                     ok = False
                 if ok:
                     self.entries[r.role] = (f, i, r)
-        for role, (f, _, r) in self.entries.items():
+        for role, (f, _i, r) in self.entries.items():
             self.rotations_by_role[role] = Rotation(
                 role, tuple(r.members), r.per_shift, r.handover, r.anchor, r.timezone or f.zone,
                 r.shift,
@@ -669,18 +726,25 @@ class _Merger:
                     if rotation is None:
                         ok = False
                     elif count > len(rotation.members):
-                        size = len(rotation.members)
-                        msg = f"{count} per shift but the {role} rotation has only {size} member(s)"
-                        self.err(f, loc, msg)
+                        message = _(
+                            "{n} per shift but the {role} rotation has only {size} member(s)",
+                            n=count,
+                            role=role,
+                            size=len(rotation.members),
+                        )
+                        self.err(f, loc, message)
                         ok = False
                 for where, other in placed:
                     common = ", ".join(sorted(set(other.staffing) & set(season.staffing)))
                     if common and _seasons_overlap(season, other):
-                        msg = (
-                            f"overlaps season {other.name!r} (at {where}) for {common}: "
-                            "a day can be in one season only"
+                        message = _(
+                            "overlaps season {season} (at {where}) for {roles}: a day can be in "
+                            "one season only",
+                            season=repr(other.name),
+                            where=where,
+                            roles=common,
                         )
-                        self.err(f, ("seasons", i, "from"), msg)
+                        self.err(f, ("seasons", i, "from"), message)
                         ok = False
                 if ok:
                     placed.append((f.where(("seasons", i, "from")), season))
@@ -699,9 +763,10 @@ class _Merger:
                 start = _instant(u.from_, f.zone, end=False)
                 end = _instant(u.to, f.zone, end=True)
                 if end <= start:
-                    self.err(
-                        f, ("unavailable", i, "to"), f"to ({u.to}) is not after from ({u.from_})"
+                    message = _(
+                        "to ({to}) is not after from ({start})", to=str(u.to), start=str(u.from_)
                     )
+                    self.err(f, ("unavailable", i, "to"), message)
                 elif self.person_known(f, ("unavailable", i, "person"), u.person):
                     span = Span(start, end, u.reason, f.where(("unavailable", i)))
                     self.spans.setdefault(u.person, []).append(span)
@@ -728,8 +793,13 @@ class _Merger:
                     continue
                 (a, na), (b, nb) = sides
                 if na == nb or b in rotation.planned(na) or a in rotation.planned(nb):
-                    msg = f"{a} and {b} are on the same {s.role} shift: nothing to swap"
-                    self.err(f, ("swaps", i), msg)
+                    message = _(
+                        "{first} and {second} are on the same {role} shift: nothing to swap",
+                        first=a,
+                        second=b,
+                        role=s.role,
+                    )
+                    self.err(f, ("swaps", i), message)
                     continue
                 at = f.where(("swaps", i))
                 swapped[(s.role, na, a)] = swapped[(s.role, nb, b)] = at
@@ -742,23 +812,33 @@ class _Merger:
         if not self.person_known(f, (*loc, "person"), side.person):
             return None
         n = _shift_number(rotation, side.shift)
-        if isinstance(n, str):
+        if isinstance(n, Message):
             self.err(f, (*loc, "shift"), n)
             return None
         planned = rotation.planned(n)
         when = _show(rotation.local_start(n))
         role = rotation.role
         if side.person not in planned:
-            on = ", ".join(planned) or "nobody"
-            msg = (
-                f"{side.person} is not on the {role} shift of {when} (the rotation puts {on} there)"
+            on: str | Message = ", ".join(planned) or _("nobody")
+            message = _(
+                "{person} is not on the {role} shift of {when} (the rotation puts {on} there)",
+                person=side.person,
+                role=role,
+                when=when,
+                on=on,
             )
-            self.err(f, (*loc, "person"), msg)
+            self.err(f, (*loc, "person"), message)
             return None
         if (role, n, side.person) in swapped:
             first = swapped[(role, n, side.person)]
-            msg = f"{side.person}'s {role} shift of {when} is already swapped (at {first})"
-            self.err(f, (*loc, "person"), msg)
+            message = _(
+                "{person}'s {role} shift of {when} is already swapped (at {first})",
+                person=side.person,
+                role=role,
+                when=when,
+                first=first,
+            )
+            self.err(f, (*loc, "person"), message)
             return None
         return side.person, n
 
@@ -779,10 +859,10 @@ class _Merger:
         zone = rotation.timezone
         start = _aligned(o.from_, rotation, end=False)
         end = _aligned(o.to, rotation, end=True)
-        span = f"{_show(start.astimezone(zone))} and {_show(end.astimezone(zone))}"
+        first, last = _show(start.astimezone(zone)), _show(end.astimezone(zone))
         if end <= start:
-            msg = f"to is not after from (from {span.replace(' and ', ' to ')})"
-            self.err(f, ("overrides", i, "to"), msg)
+            message = _("to is not after from (from {start} to {end})", start=first, end=last)
+            self.err(f, ("overrides", i, "to"), message)
             return None
         ok = True
         changes = (("replace", o.replace), ("with", o.with_), ("add", o.add), ("remove", o.remove))
@@ -793,14 +873,25 @@ class _Merger:
             return None
         leaving = o.replace or o.remove
         segments = _bounded(plain, o.role, start, end) if plain else iter([])
-        if plain and leaving and not any(leaving in a.people for _, _, a in segments):
-            msg = f"{leaving} is not on {o.role} duty between {span}"
-            self.err(f, ("overrides", i, "replace" if o.replace else "remove"), msg)
+        if plain and leaving and not any(leaving in a.people for _s, _e, a in segments):
+            message = _(
+                "{person} is not on {role} duty between {start} and {end}",
+                person=leaving,
+                role=o.role,
+                start=first,
+                end=last,
+            )
+            self.err(f, ("overrides", i, "replace" if o.replace else "remove"), message)
             ok = False
         coming = o.with_ or o.add
         if plain and coming and (busy := plain.busy(coming, start, end)) is not None:
-            msg = f"{coming} is unavailable then ({busy.reason}, at {busy.where})"
-            self.err(f, ("overrides", i, "with" if o.with_ else "add"), msg)
+            message = _(
+                "{person} is unavailable then ({reason}, at {where})",
+                person=coming,
+                reason=busy.reason,
+                where=busy.where,
+            )
+            self.err(f, ("overrides", i, "with" if o.with_ else "add"), message)
             ok = False
         where = f.where(("overrides", i))
         override = Override(
@@ -809,8 +900,12 @@ class _Merger:
         for other in self.override_list:
             common = ", ".join(sorted(other.persons & override.persons))
             if other.role == o.role and common and start < other.end and other.start < end:
-                msg = f"contradicts the override at {other.where}: both change {common} then"
-                self.err(f, ("overrides", i), msg)
+                message = _(
+                    "contradicts the override at {where}: both change {people} then",
+                    where=other.where,
+                    people=common,
+                )
+                self.err(f, ("overrides", i), message)
                 return None
         return override if ok else None
 
@@ -842,26 +937,36 @@ def _aligned(value: date, rotation: Rotation, *, end: bool) -> datetime:
     return datetime.combine(day, rotation.handover, rotation.timezone).astimezone(UTC)
 
 
-def _shift_number(rotation: Rotation, when: date) -> int | str:
+def _shift_number(rotation: Rotation, when: date) -> int | Message:
     """The shift a swap names, by its start date (24 h and longer) or start time; or why not."""
     zone, role = rotation.timezone, rotation.role
     if isinstance(when, datetime):
         at = _instant(when, zone, end=False)
         n = rotation.index_at(at)
         if rotation.start_utc(n) != at:
-            holding = _show(rotation.local_start(n))
-            shown = _show(at.astimezone(zone))
-            return f"no {role} shift starts at {shown} (the one holding it starts {holding})"
+            return _(
+                "no {role} shift starts at {when} (the one holding it starts {holding})",
+                role=role,
+                when=_show(at.astimezone(zone)),
+                holding=_show(rotation.local_start(n)),
+            )
         return n
     n = rotation.index_at(_aligned(when, rotation, end=False))
     if rotation.local_start(n).date() != when:
-        holding = _show(rotation.local_start(n))
-        return f"no {role} shift starts on {when} (the one holding it starts {holding})"
+        return _(
+            "no {role} shift starts on {day} (the one holding it starts {holding})",
+            role=role,
+            day=str(when),
+            holding=_show(rotation.local_start(n)),
+        )
     if rotation.length < timedelta(days=1):
-        length = format_duration(rotation.length)
-        return (
-            f"{role} shifts are {length} long, so several start on {when}: "
-            f'give the start time, e.g. "{when} {rotation.handover:%H:%M}"'
+        return _(
+            "{role} shifts are {length} long, so several start on {day}: give the start time, "
+            'e.g. "{day} {handover}"',
+            role=role,
+            length=format_duration(rotation.length),
+            day=str(when),
+            handover=rotation.handover.strftime("%H:%M"),
         )
     return n
 

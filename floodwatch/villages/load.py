@@ -20,6 +20,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidat
 from floodwatch import yamlsource
 from floodwatch.durations import AS_TEXT, parse_duration, positive_at_most
 from floodwatch.errors import ConfigError, Problem, did_you_mean, first_few
+from floodwatch.i18n import Text as Message
+from floodwatch.i18n import _
 from floodwatch.villages.model import (
     HEAD,
     MONITOR,
@@ -34,7 +36,7 @@ from floodwatch.villages.model import (
     Village,
     Villages,
 )
-from floodwatch.yamlsource import AtKey
+from floodwatch.yamlsource import AtKey, Invalid
 
 Loc = tuple[str | int, ...]
 
@@ -57,9 +59,14 @@ def _id(most: int, example: str) -> BeforeValidator:
     def check(value: Any) -> str:
         if isinstance(value, str) and _ID.match(value) and len(value) <= most:
             return value
-        raise ValueError(
-            f"expected an id of at most {most} letters, digits, '.', '_' or '-' "
-            f"(e.g. {example}), found {value!r}"
+        raise Invalid(
+            _(
+                "expected an id of at most {most} letters, digits, '.', '_' or '-' "
+                "(e.g. {example}), found {found}",
+                most=most,
+                example=example,
+                found=repr(value),
+            )
         )
 
     return BeforeValidator(check)
@@ -69,16 +76,20 @@ def _role(value: Any) -> str:
     if isinstance(value, str) and value in ROLES:
         return ROLES[value]
     hint = did_you_mean(value, ROLES)
-    raise ValueError(
-        f"expected a village role: 村级责任人 (head), 监测员 (monitor) or 预警员 (warner), "
-        f"found {value!r}{hint}"
+    raise Invalid(
+        _(
+            "expected a village role: 村级责任人 (head), 监测员 (monitor) or 预警员 (warner), "
+            "found {found}{hint}",
+            found=repr(value),
+            hint=hint,
+        )
     )
 
 
 def _text(value: Any) -> str:
     """A geocode's value: YAML reads 130102001001 as a number; it is a code, kept as written."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"expected a code such as '130102001001', found {value!r}")
+        raise Invalid(_("expected a code such as '130102001001', found {found}", found=repr(value)))
     return str(value)
 
 
@@ -117,8 +128,12 @@ class GroupEntry(_Strict):
         if self.residents < self.households:
             raise AtKey(
                 "residents",
-                f"{self.residents} residents in {self.households} households: every household "
-                "has at least one resident (are the two numbers swapped?)",
+                _(
+                    "{residents} residents in {households} households: every household has at "
+                    "least one resident (are the two numbers swapped?)",
+                    residents=self.residents,
+                    households=self.households,
+                ),
             )
         return self
 
@@ -148,13 +163,17 @@ class LevelEntry(_Strict):
     @model_validator(mode="after")
     def _levels(self) -> LevelEntry:
         if self.prepare is None and self.move_now is None:
-            raise AtKey("prepare", "give the level for prepare, for move_now, or both")
+            raise AtKey("prepare", _("give the level for prepare, for move_now, or both"))
         if self.prepare is not None and self.move_now is not None:
             if self.move_now <= self.prepare:
                 raise AtKey(
                     "move_now",
-                    f"move_now ({self.move_now:g}) must be above prepare ({self.prepare:g}): "
-                    "the order to move comes after the one to prepare",
+                    _(
+                        "move_now ({move_now}) must be above prepare ({prepare}): the order to "
+                        "move comes after the one to prepare",
+                        move_now=format(self.move_now, "g"),
+                        prepare=format(self.prepare, "g"),
+                    ),
                 )
         return self
 
@@ -165,11 +184,17 @@ def _windows(table: Mapping[str, float], key: str) -> dict[timedelta, float]:
         try:
             length = parse_duration(window, most=timedelta(days=7))
         except ValueError as exc:
-            raise AtKey((key, window), str(exc)) from None
+            raise AtKey((key, window), yamlsource.message_of(exc)) from None
         if length <= timedelta(0):
-            raise AtKey((key, window), f"expected a window longer than 0s, found {window!r}")
+            raise AtKey(
+                (key, window),
+                _("expected a window longer than 0s, found {found}", found=repr(window)),
+            )
         if amount <= 0:
-            raise AtKey((key, window), f"expected an amount above 0, found {amount:g}")
+            raise AtKey(
+                (key, window),
+                _("expected an amount above 0, found {found}", found=format(amount, "g")),
+            )
         out[length] = amount
     return out
 
@@ -187,7 +212,7 @@ class RainEntry(_Strict):
     @model_validator(mode="after")
     def _tables(self) -> RainEntry:
         if not self.prepare and not self.move_now:
-            raise AtKey("prepare", "give the amounts for prepare, for move_now, or both")
+            raise AtKey("prepare", _("give the amounts for prepare, for move_now, or both"))
         prepare = _windows(self.prepare, "prepare")
         _windows(self.move_now, "move_now")
         for window, amount in self.move_now.items():
@@ -195,14 +220,18 @@ class RainEntry(_Strict):
             if length in prepare and amount <= prepare[length]:
                 raise AtKey(
                     ("move_now", window),
-                    f"move_now over {window} ({amount:g}) must be above prepare "
-                    f"({prepare[length]:g})",
+                    _(
+                        "move_now over {window} ({amount}) must be above prepare ({prepare})",
+                        window=window,
+                        amount=format(amount, "g"),
+                        prepare=format(prepare[length], "g"),
+                    ),
                 )
         for window in (*self.prepare, *self.move_now):
             if parse_duration(window) < self.cadence:
                 raise AtKey(
                     ("prepare" if window in self.prepare else "move_now", window),
-                    f"a window of {window} is shorter than the gauge's cadence",
+                    _("a window of {window} is shorter than the gauge's cadence", window=window),
                 )
         return self
 
@@ -227,23 +256,34 @@ class AreaEntry(_Strict):
             return self
         for j, (lat, lon) in enumerate(points):
             if not -90 <= lat <= 90:
-                swapped = " (a point is [latitude, longitude]: are the two swapped?)"
-                raise AtKey(
-                    ("polygon", j, 0),
-                    f"latitude {lat:g} is not within -90..90{swapped if -90 <= lon <= 90 else ''}",
-                )
+                message = (
+                    _("latitude {lat} is not within -90..90 (a point is [latitude, longitude]: "
+                      "are the two swapped?)", lat=format(lat, "g"))
+                    if -90 <= lon <= 90
+                    else _("latitude {lat} is not within -90..90", lat=format(lat, "g"))
+                )  # fmt: skip
+                raise AtKey(("polygon", j, 0), message)
             if not -180 <= lon <= 180:
-                raise AtKey(("polygon", j, 1), f"longitude {lon:g} is not within -180..180")
+                raise AtKey(
+                    ("polygon", j, 1),
+                    _("longitude {lon} is not within -180..180", lon=format(lon, "g")),
+                )
         if len(points) < 4:
             raise AtKey(
-                "polygon", f"a polygon needs at least 4 points (3 corners and the first again), "
-                f"found {len(points)}",
-            )  # fmt: skip
+                "polygon",
+                _(
+                    "a polygon needs at least 4 points (3 corners and the first again), found {n}",
+                    n=len(points),
+                ),
+            )
         if points[0] != points[-1]:
+            corner = f"[{points[0][0]:g}, {points[0][1]:g}]"
             raise AtKey(
                 ("polygon", len(points) - 1),
-                "a polygon is closed: its last point must repeat the first "
-                f"[{points[0][0]:g}, {points[0][1]:g}]",
+                _(
+                    "a polygon is closed: its last point must repeat the first {point}",
+                    point=corner,
+                ),
             )
         return self
 
@@ -290,18 +330,20 @@ class _References:
     at its first use, naming the others."""
 
     def __init__(self) -> None:
-        self.uses: dict[tuple[str, str], list[tuple[_File, Loc, str]]] = {}
+        self.uses: dict[tuple[str, str], list[tuple[_File, Loc, Message]]] = {}
 
-    def unknown(self, kind: str, name: str, f: _File, loc: Loc, message: str) -> None:
+    def unknown(self, kind: str, name: str, f: _File, loc: Loc, message: Message) -> None:
         self.uses.setdefault((kind, name), []).append((f, loc, message))
 
     def problems(self) -> list[Problem]:
         out = []
         for uses in self.uses.values():
             f, loc, message = uses[0]
-            others = [g.where(other) for g, other, _ in uses[1:]]
+            others = [g.where(other) for g, other, _message in uses[1:]]
             if others:
-                message += f" (also used at {first_few(others)})"
+                message = _(
+                    "{message} (also used at {places})", message=message, places=first_few(others)
+                )
             out.append(f.doc.problem(loc, message))
         return out
 
@@ -320,7 +362,7 @@ def load_villages(
             problems.extend(exc.problems)
             continue
         if not isinstance(doc.data, dict):
-            problems.append(doc.problem((), "expected a mapping (version, villages)"))
+            problems.append(doc.problem((), _("expected a mapping (version, villages)")))
             continue
         try:
             top = yamlsource.validate(VillagesFile, doc)
@@ -350,20 +392,27 @@ def _merge(files: list[_File], problems: list[Problem], known: Known) -> Village
         for i, v in f.villages:
             here: Loc = ("villages", i)
 
-            def err(loc: Loc, message: str, f: _File = f) -> None:
+            def err(loc: Loc, message: Message, f: _File = f) -> None:
                 problems.append(f.doc.problem(loc, message))
 
             if v.id in first_at:
-                err((*here, "id"), f"duplicate village id {v.id!r} (first at {first_at[v.id]})")
+                err(
+                    (*here, "id"),
+                    _("duplicate village id {id} (first at {first})", id=repr(v.id),
+                      first=first_at[v.id]),
+                )  # fmt: skip
                 continue
             first_at[v.id] = f.where((*here, "id"))
             if known.stations is not None and v.id in known.stations:
                 err(
                     (*here, "id"),
-                    f"{v.id!r} is the id of a station: a village needs an id of its own",
+                    _(
+                        "{id} is the id of a station: a village needs an id of its own",
+                        id=repr(v.id),
+                    ),
                 )
-            groups = _unique(err, here, "groups", [g.id for g in v.groups], "group")
-            _unique(err, here, "loudspeakers", [s.id for s in v.loudspeakers], "loudspeaker")
+            groups = _unique(err, here, "groups", [g.id for g in v.groups], _("group"))
+            _unique(err, here, "loudspeakers", [s.id for s in v.loudspeakers], _("loudspeaker"))
             seen: dict[tuple[str, str, str | None], int] = {}
             for j, r in enumerate(v.responsible):
                 loc = (*here, "responsible", j)
@@ -371,14 +420,21 @@ def _merge(files: list[_File], problems: list[Problem], known: Known) -> Village
                     first = seen[(r.person, r.role, r.group)]
                     err(
                         (*loc, "person"),
-                        f"{r.person} is listed twice as {r.role} (first at responsible[{first}])",
+                        _(
+                            "{person} is listed twice as {role} (first at responsible[{first}])",
+                            person=r.person,
+                            role=r.role,
+                            first=first,
+                        ),
                     )
                 seen.setdefault((r.person, r.role, r.group), j)
                 _group_known(err, (*loc, "group"), r.group, groups)
                 if known.people is not None and r.person not in known.people:
                     hint = did_you_mean(r.person, known.people)
-                    message = (
-                        f"unknown person {r.person!r} (not in the people of any roster file){hint}"
+                    message = _(
+                        "unknown person {person} (not in the people of any roster file){hint}",
+                        person=repr(r.person),
+                        hint=hint,
                     )
                     refs.unknown("person", r.person, f, (*loc, "person"), message)
             for j, s in enumerate(v.loudspeakers):
@@ -390,20 +446,30 @@ def _merge(files: list[_File], problems: list[Problem], known: Known) -> Village
             for key, k, station in placed:
                 if known.stations is not None and station not in known.stations:
                     hint = did_you_mean(station, known.stations)
-                    message = f"unknown station {station!r}{hint} (stations are in the config)"
+                    message = _(
+                        "unknown station {station}{hint} (stations are in the config)",
+                        station=repr(station),
+                        hint=hint,
+                    )
                     refs.unknown("station", station, f, (*here, key, k, "station"), message)
             out.append(_village(f, i, v))
     problems.extend(refs.problems())
     return Villages(tuple(out))
 
 
-def _unique(err: Any, here: Loc, key: str, ids: list[str], what: str) -> set[str]:
+def _unique(err: Any, here: Loc, key: str, ids: list[str], what: Message) -> set[str]:
     first: dict[str, int] = {}
     for j, ident in enumerate(ids):
         if ident in first:
             err(
                 (*here, key, j, "id"),
-                f"duplicate {what} id {ident!r} (first at {key}[{first[ident]}])",
+                _(
+                    "duplicate {what} id {id} (first at {key}[{first}])",
+                    what=what,
+                    id=repr(ident),
+                    key=key,
+                    first=first[ident],
+                ),
             )
         first.setdefault(ident, j)
     return set(first)
@@ -412,8 +478,16 @@ def _unique(err: Any, here: Loc, key: str, ids: list[str], what: str) -> set[str
 def _group_known(err: Any, loc: Loc, group: str | None, groups: set[str]) -> None:
     if group is not None and group not in groups:
         hint = did_you_mean(group, groups)
-        listed = ", ".join(sorted(groups)) or "none"
-        err(loc, f"unknown group {group!r}{hint} (this village's groups: {listed})")
+        listed: str | Message = ", ".join(sorted(groups)) or _("none")
+        err(
+            loc,
+            _(
+                "unknown group {group}{hint} (this village's groups: {groups})",
+                group=repr(group),
+                hint=hint,
+                groups=listed,
+            ),
+        )
 
 
 def _channel(
@@ -426,36 +500,56 @@ def _channel(
     kind = known.notifiers.get(s.channel)
     if kind is None:
         hint = did_you_mean(s.channel, known.broadcast or known.notifiers)
-        listed = ", ".join(sorted(known.broadcast or known.notifiers)) or "none configured"
-        message = f"unknown notifier {s.channel!r}{hint} (notifiers: {listed})"
+        listed: str | Message = ", ".join(sorted(known.broadcast or known.notifiers)) or _(
+            "none configured"
+        )
+        message = _(
+            "unknown notifier {name}{hint} (notifiers: {notifiers})",
+            name=repr(s.channel),
+            hint=hint,
+            notifiers=listed,
+        )
         refs.unknown("notifier", s.channel, f, (*loc, "channel"), message)
         return
     if known.broadcast is None:
         return
     if s.channel not in known.broadcast:
-        listed = ", ".join(sorted(known.broadcast)) or "none configured"
+        broadcast: str | Message = ", ".join(sorted(known.broadcast)) or _("none configured")
         err(
             (*loc, "channel"),
-            f"{s.channel!r} ({kind}) pages people, it does not reach loudspeakers: name a "
-            f"broadcast notifier ({listed})",
+            _(
+                "{name} ({type}) pages people, it does not reach loudspeakers: name a broadcast "
+                "notifier ({notifiers})",
+                name=repr(s.channel),
+                type=kind,
+                notifiers=broadcast,
+            ),
         )
         return
     if kind in PHONE_CHANNELS:
         if s.address is None or not _E164.match(s.address):
             err(
                 (*loc, "address") if s.address is not None else loc,
-                f"a {kind} loudspeaker is reached at its phone number in E.164 form "
-                f'(e.g. "+8613900000001"), found {s.address!r}',
+                _(
+                    "a {type} loudspeaker is reached at its phone number in E.164 form "
+                    '(e.g. "+8613900000001"), found {found}',
+                    type=kind,
+                    found=repr(s.address),
+                ),
             )
     elif kind in TOPIC_CHANNELS:
         if s.address is not None and not _TOPIC.match(s.address):
             err(
                 (*loc, "address"),
-                f"expected a topic below the channel's (e.g. {village} or {village}/g1, without "
-                f"'+', '#' or spaces), found {s.address!r}",
+                _(
+                    "expected a topic below the channel's (e.g. {village} or {village}/g1, "
+                    "without '+', '#' or spaces), found {found}",
+                    village=village,
+                    found=repr(s.address),
+                ),
             )
     elif s.address is None:
-        err(loc, f"a {kind} loudspeaker needs its `address` (its id at the gateway)")
+        err(loc, _("a {type} loudspeaker needs its `address` (its id at the gateway)", type=kind))
 
 
 def _village(f: _File, i: int, v: VillageEntry) -> Village:
