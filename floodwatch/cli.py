@@ -24,11 +24,12 @@ from sqlalchemy import select
 from floodwatch import __version__, cli_records, cli_users, cli_villages, logmask
 from floodwatch.app import App, build_app, check
 from floodwatch.cli_common import (
+    by_or_url,
     config_option,
     language,
     pad,
+    ready_app,
     remote,
-    remote_options,
     reports_errors,
     say,
 )
@@ -189,8 +190,7 @@ def alerts(config_path: Path, show_all: bool, as_json: bool, cap_id: int | None)
     if cap_id is not None:
         click.echo(cli_villages.cap_documents(config_path, cap_id), nl=False)
         return
-    app = build_app(config_path)
-    app.db.require()
+    app = ready_app(config_path)
     zone = app.config.settings.timezone
     with app.db.sessions() as session:
         query = select(AlertRow).order_by(AlertRow.id)
@@ -258,17 +258,15 @@ def _alert_json(a: AlertRow, zone: ZoneInfo) -> dict[str, Any]:
 @main.command()
 @config_option
 @click.argument("alert_id", type=click.IntRange(1, MAX_ID))
-@click.option("--by", "person", default=None, help="Your person id in the roster.")
-@remote_options
+@by_or_url
 @reports_errors
 def ack(
-    config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
+    config_path: Path, alert_id: int, by: str | None, url: str | None, token: str | None
 ) -> None:
     """Acknowledge an alert: you take it on, and escalation stops."""
-    who = remote(url, token, person)
+    who = remote(url, token, by)
     if isinstance(who, str):
-        app = build_app(config_path)
-        app.db.require()
+        app = ready_app(config_path)
         app.lifecycle.acknowledge(alert_id, who, "cli", app.clock.now())
     else:
         who = str(who.acknowledge(alert_id).get("acknowledged_by"))
@@ -279,17 +277,15 @@ def ack(
 @main.command()
 @config_option
 @click.argument("alert_id", type=click.IntRange(1, MAX_ID))
-@click.option("--by", "person", default=None, help="Your person id in the roster.")
-@remote_options
+@by_or_url
 @reports_errors
 def escalate(
-    config_path: Path, alert_id: int, person: str | None, url: str | None, token: str | None
+    config_path: Path, alert_id: int, by: str | None, url: str | None, token: str | None
 ) -> None:
     """Page the next step of the alert's escalation policy now, without waiting."""
-    who = remote(url, token, person)
+    who = remote(url, token, by)
     if isinstance(who, str):
-        app = build_app(config_path)
-        app.db.require()
+        app = ready_app(config_path)
         pages = app.lifecycle.escalate_now(alert_id, who, "cli", app.clock.now())
         with app.db.sessions() as session:
             row = session.get(AlertRow, alert_id)
@@ -470,8 +466,7 @@ def token(config_path: Path, person_id: str) -> None:
     """Issue PERSON a new API token (their earlier one stops working); shown once."""
     from floodwatch import tokens
 
-    app = build_app(config_path)
-    app.db.require()
+    app = ready_app(config_path)
     if person_id not in app.roster.current.people:
         raise Unknown(_("unknown person {person}: not in the rosters", person=repr(person_id)))
     click.echo(tokens.issue(app.db, person_id, app.clock.now()))

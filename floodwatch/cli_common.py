@@ -19,6 +19,7 @@ from floodwatch.i18n import Text, _, from_environment, text_of
 from floodwatch.store.db import describe_database_error
 
 if TYPE_CHECKING:
+    from floodwatch.app import App
     from floodwatch.web.client import ApiClient
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +35,22 @@ config_option = click.option(
     show_default=True,
     help="The floodwatch.yaml to use (or $FLOODWATCH_CONFIG).",
 )
+
+
+def ready_app(config_path: Path) -> App:
+    """The app of a config whose database is reachable and at the current schema (else a
+    one-line error): what a command that reads or changes the records opens."""
+    from floodwatch.app import build_app
+
+    app = build_app(config_path)
+    app.db.require()
+    return app
+
+
+def by_or_url(fn: F) -> F:
+    """--by, and --url/--token instead of it (`remote`): a command the API can do too."""
+    fn = remote_options(fn)
+    return click.option("--by", "by", default=None, metavar="ID", help="Your person id.")(fn)
 
 
 def remote_options(fn: F) -> F:

@@ -16,8 +16,17 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from floodwatch.app import App, build_app
-from floodwatch.cli_common import config_option, pad, remote, remote_options, reports_errors, say
+from floodwatch.app import App
+from floodwatch.cli_common import (
+    by_or_url,
+    config_option,
+    pad,
+    ready_app,
+    remote,
+    remote_options,
+    reports_errors,
+    say,
+)
 from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.office import local_time
 from floodwatch.records import days, dutylog
@@ -28,14 +37,6 @@ from floodwatch.store.models import HandoverRow, HazardEventRow, HazardRow, LogE
 MAX_ID = 2**31 - 1
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 by_option = click.option("--by", "by", required=True, metavar="ID", help="Your person id.")
-# on a command that can also be done through the API (--url): then the token says who
-by_or_url = click.option("--by", "by", default=None, metavar="ID", help="Your person id.")
-
-
-def _app(config_path: Path) -> App:
-    app = build_app(config_path)
-    app.db.require()
-    return app
 
 
 def _person(app: App, person: str, option: str = "--by") -> str:
@@ -65,7 +66,6 @@ def log_cmd() -> None:
 @log_cmd.command(name="add")
 @config_option
 @click.argument("text")
-@by_or_url
 @click.option(
     "--kind", type=click.Choice(dutylog.MANUAL), default="note", show_default=True,
     help="What the entry records.",
@@ -74,7 +74,7 @@ def log_cmd() -> None:
     "--corrects", type=click.IntRange(1, MAX_ID), default=None, metavar="ENTRY",
     help="This entry corrects entry ENTRY (which stays as it was).",
 )  # fmt: skip
-@remote_options
+@by_or_url
 @reports_errors
 def log_add(
     config_path: Path, text: str, by: str | None, kind: str, corrects: int | None,
@@ -83,7 +83,7 @@ def log_add(
     """Write TEXT to the duty log as person --by (or as your token's person with --url), now."""
     who = remote(url, token, by)
     if isinstance(who, str):
-        app = _app(config_path)
+        app = ready_app(config_path)
         _person(app, who)
         with app.db.transaction() as session:
             row = dutylog.add(session, app.clock.now(), who, text, kind, corrects)
@@ -134,7 +134,7 @@ def log_show(
     kinds: tuple[str, ...], as_json: bool,
 ) -> None:  # fmt: skip
     """The duty log of a day (or of --from/--to), oldest first, corrections marked."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.office.zone
     day_starts = days.starts(app.config.settings.report.day_starts)
     known = dutylog.kinds()
@@ -224,7 +224,7 @@ def handover_cmd(
         raise click.UsageError(say(_("writing a handover record needs --by ID and --note TEXT")))
     who = remote(url, token, by)
     if isinstance(who, str):
-        app = _app(config_path)
+        app = ready_app(config_path)
         row = app.handover_book.write(who, note, app.clock.now())
         record = Written(row.id, row.by, row.handover_at, row.outgoing, row.incoming,
                          len(row.open_alerts["alerts"]), len(row.open_hazards["hazards"]),
@@ -270,13 +270,12 @@ class Written:
 @handover_cmd.command(name="accept")
 @config_option
 @by_or_url
-@remote_options
 @reports_errors
 def handover_accept(config_path: Path, by: str | None, url: str | None, token: str | None) -> None:
     """Confirm the handover record waiting for you (the incoming leader)."""
     who = remote(url, token, by)
     if isinstance(who, str):
-        app = _app(config_path)
+        app = ready_app(config_path)
         _person(app, who)
         row = app.handover_book.waiting()
         if row.alert_id is None:  # waiting() only returns records with an alert
@@ -302,7 +301,7 @@ def handover_accept(config_path: Path, by: str | None, url: str | None, token: s
 @reports_errors
 def handover_list(config_path: Path, last: int, as_json: bool) -> None:
     """The latest handover records, whether and by whom each was confirmed."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.office.zone
     rows = app.handover_book.latest(last)
     if as_json:
@@ -367,7 +366,7 @@ def hazard_add(
     """Record a hazard found on patrol; its owner is reminded before the deadline and the
     leader on duty is paged if it passes."""
     due = days.parse_date(due_text, "--due")
-    app = _app(config_path)
+    app = ready_app(config_path)
     row = app.hazards.add(where, what, owner, due, by, app.clock.now(), village)
     click.echo(say(_("hazard #{id} recorded: {where}: {what}; owner {owner}, due {due}",
                      id=row.id, where=row.where, what=row.what, owner=owner,
@@ -382,7 +381,7 @@ def hazard_add(
 @reports_errors
 def hazard_list(config_path: Path, overdue: bool, show_all: bool, as_json: bool) -> None:
     """Open hazards by deadline (--overdue: only those overdue; --all: done ones too)."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.office.zone
     now = app.clock.now()
     rows = app.hazards.listing(now, overdue_only=overdue, include_done=show_all)
@@ -413,7 +412,7 @@ def hazard_list(config_path: Path, overdue: bool, show_all: bool, as_json: bool)
 @reports_errors
 def hazard_done(config_path: Path, hazard_id: int, by: str, note: str) -> None:
     """Mark hazard ID rectified."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     row = app.hazards.done(hazard_id, by, note, app.clock.now())
     at = app.office.local(row.done_at or row.found_at)
     click.echo(say(_("hazard #{id} done by {person} at {at}", id=row.id, person=by, at=at)))
@@ -426,7 +425,7 @@ def hazard_done(config_path: Path, hazard_id: int, by: str, note: str) -> None:
 @reports_errors
 def hazard_show(config_path: Path, hazard_id: int, as_json: bool) -> None:
     """Hazard ID with its whole history."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.office.zone
     row, history = app.hazards.history(hazard_id)
     now = app.clock.now()
@@ -483,7 +482,7 @@ def _step_json(e: HazardEventRow, zone: ZoneInfo) -> dict[str, Any]:
 def report_cmd(config_path: Path, day_text: str | None, fmt: Format, out: Path | None) -> None:
     """The daily duty report (值班日报): duty and handovers, hydrographs with the warning levels,
     alerts and who answered, pages per channel, hazards, the duty log."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     now = app.clock.now()
     maker = app.reports
     day = days.parse_date(day_text, "--date") if day_text else maker.reader.day_of(now)

@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 
 from floodwatch import i18n, users
-from floodwatch.app import build_app
-from floodwatch.cli_common import config_option, reports_errors, say
+from floodwatch.cli_common import config_option, ready_app, reports_errors, say
 from floodwatch.i18n import Refused, _
 
 
@@ -28,8 +27,7 @@ from floodwatch.i18n import Refused, _
 @reports_errors
 def set_password(config_path: Path, person_id: str, from_stdin: bool) -> None:
     """Give PERSON (a roster id) a password for the duty console; their sessions end."""
-    app = build_app(config_path)
-    app.db.require()
+    app = ready_app(config_path)
     roster = app.roster.current
     if person_id not in roster.people:
         raise i18n.Unknown(_("unknown person {person}: not in the rosters", person=person_id))

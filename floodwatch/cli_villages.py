@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from floodwatch.app import App, build_app
 from floodwatch.cli_common import (
+    by_or_url,
     config_option,
     language,
+    ready_app,
     remote,
-    remote_options,
     reports_errors,
     say,
 )
@@ -27,12 +27,6 @@ from floodwatch.villages.drills import DrillReport
 from floodwatch.villages.model import ROLE_ZH, WARNING_ZH, WARNINGS
 
 VIA = {"cli": "命令行", "sms": "短信", "voice": "电话", "web": "网页"}
-
-
-def _app(config_path: Path) -> App:
-    app = build_app(config_path)
-    app.db.require()
-    return app
 
 
 def _local(when: datetime | None, zone: ZoneInfo) -> str:
@@ -60,7 +54,7 @@ def villages_cmd(ctx: click.Context, config_path: Path, as_json: bool) -> None:
     was reported moved, what its loudspeakers did."""
     if ctx.invoked_subcommand is not None:
         return
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.config.settings.timezone
     chains = app.village_desk.chain()
     if as_json:
@@ -124,7 +118,7 @@ def _chain_lines(chain: Chain, zone: ZoneInfo) -> list[str]:
 def warn_cmd(config_path: Path, village: str, warning: str, person: str) -> None:
     """Warn VILLAGE by hand (the leader on duty): its responsible persons are paged and must
     answer, its loudspeakers sound. A warning only rises."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     row = app.village_desk.warn(village, warning, person, app.clock.now())
     click.echo(say(_("{village}: {warning} ({level}) issued; 叫应 alert #{alert}", village=village,
                      warning=WARNING_ZH[row.level], level=row.level,
@@ -134,17 +128,16 @@ def warn_cmd(config_path: Path, village: str, warning: str, person: str) -> None
 @villages_cmd.command(name="clear")
 @config_option
 @click.argument("village")
-@click.option("--by", "person", default=None, help="Your person id: the leader on duty.")
-@remote_options
+@by_or_url
 @reports_errors
 def clear_cmd(
-    config_path: Path, village: str, person: str | None, url: str | None, token: str | None
+    config_path: Path, village: str, by: str | None, url: str | None, token: str | None
 ) -> None:
     """Clear VILLAGE's warning (only the leader on duty may): the reminders stop, the
     responsible persons are told and the loudspeakers say so."""
-    who = remote(url, token, person)
+    who = remote(url, token, by)
     if isinstance(who, str):
-        app = _app(config_path)
+        app = ready_app(config_path)
         row = app.village_desk.clear(village, who, app.clock.now())
         level, by = row.level, who
     else:
@@ -165,7 +158,7 @@ def clear_cmd(
 def moved_cmd(config_path: Path, village: str, households: int, people: int, person: str) -> None:
     """Report the households and people of VILLAGE moved so far (your latest report counts;
     a responsible person's report also answers the 叫应)."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     total = app.village_desk.moved(village, households, people, person, "cli", app.clock.now())
     click.echo(say(_("{village}: {households}户{people}人 reported by {person}; in all "
                      "{all_households}户{all_people}人", village=village, households=households,
@@ -181,18 +174,17 @@ def moved_cmd(config_path: Path, village: str, households: int, people: int, per
 @click.option("--villages", "village_ids", required=True, metavar="A,B",
               help="The villages whose loudspeakers say it, by id.")  # fmt: skip
 @click.option("--text", required=True, help="What the loudspeakers say (at most 500 characters).")
-@click.option("--by", "person", default=None, help="Your person id in the roster.")
-@remote_options
+@by_or_url
 @reports_errors
 def broadcast_cmd(
-    config_path: Path, village_ids: str, text: str, person: str | None, url: str | None,
+    config_path: Path, village_ids: str, text: str, by: str | None, url: str | None,
     token: str | None,
 ) -> None:  # fmt: skip
     """Broadcast TEXT to the loudspeakers of villages, now; recorded with who sent it and to
     where (an event and the duty log)."""
-    who = remote(url, token, person)
+    who = remote(url, token, by)
     if isinstance(who, str):
-        app = _app(config_path)
+        app = ready_app(config_path)
         event, pages = app.village_desk.broadcast(_ids(village_ids), text, who, app.clock.now())
     else:
         done = who.broadcast(_ids(village_ids), text)
@@ -225,7 +217,7 @@ def drill_cmd(
     """Run a drill (演练) of the whole chain on the real channels: every message is marked
     演练 / EXERCISE; it ends with its report (who was reached, on which channel, who answered
     and how fast, who never did, which loudspeakers were dispatched)."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     zone = app.config.settings.timezone
     if report_id is not None:
         _print_report(app.drills.report(report_id), zone, as_json)
@@ -301,7 +293,7 @@ def _print_report(report: DrillReport, zone: ZoneInfo, as_json: bool) -> None:
 def cap_documents(config_path: Path, alert_id: int) -> str:
     """The CAP 1.2 messages of alert ID (of its village warning, for a round of 叫应), oldest
     first, each a whole XML document, separated by a blank line."""
-    app = _app(config_path)
+    app = ready_app(config_path)
     messages = app.cap.chain(alert_id)
     if not messages:
         raise Refused(_("alert #{id} has no CAP message yet", id=alert_id))
