@@ -25,7 +25,11 @@ CHANGES = ("opened", "raised", "lowered", "cleared")
 
 @pytest.fixture
 def nodes(tmp_path: Path, postgres_url: str) -> Iterator[Nodes]:
-    n = Nodes(node_config(tmp_path, postgres_url, SPEED, START), postgres_url)
+    # a page the killed leader had claimed is sent again when its claim expires, in real time:
+    # 10 s, well inside the test's waits (the default 10 minutes would outlast them: a CI flake
+    # whenever the kill caught a page in flight)
+    config = node_config(tmp_path, postgres_url, SPEED, START, delivery={"claim_timeout": "10s"})
+    n = Nodes(config, postgres_url)
     try:
         yield n
     finally:
