@@ -108,6 +108,10 @@ class Document:
     data: Any
     marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
 
+    def line_of(self, loc: Sequence[str | int]) -> str:
+        """``file:line`` of `loc`: how a message names another place in the files."""
+        return f"{self.file}:{self.where(loc)[0]}"
+
     def where(self, loc: Sequence[str | int]) -> tuple[int, int]:
         """Line and column (1-based) of the deepest part of `loc` that exists in the file."""
         loc = tuple(loc)
@@ -120,6 +124,32 @@ class Document:
     def problem(self, loc: Sequence[str | int], message: str | Text) -> Problem:
         line, col = self.where(loc)
         return Problem(self.file, line, col, dotted(loc), message)
+
+
+class References:
+    """Names used in files and defined nowhere. One such name is one mistake however often it
+    is used: it is reported once, at its first use, naming the other places."""
+
+    def __init__(self) -> None:
+        self.uses: dict[tuple[str, str], list[tuple[Document, Loc, str | Text]]] = {}
+
+    def unknown(self, kind: str, name: str, doc: Document, loc: Loc, message: str | Text) -> None:
+        self.uses.setdefault((kind, name), []).append((doc, loc, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.uses)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for uses in self.uses.values():
+            doc, loc, message = uses[0]
+            others = [d.line_of(other) for d, other, _message in uses[1:]]
+            if others:
+                message = _(
+                    "{message} (also used at {places})", message=message, places=first_few(others)
+                )
+            out.append(doc.problem(loc, message))
+        return out
 
 
 _PLAIN_KEY = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]+")

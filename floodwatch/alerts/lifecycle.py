@@ -32,6 +32,7 @@ from floodwatch.hooks import Hook
 from floodwatch.i18n import Refused, Text, Unknown, _
 from floodwatch.notify.outbox import Outbox
 from floodwatch.office import Office
+from floodwatch.roster import Roster
 from floodwatch.roster.holder import RosterHolder
 from floodwatch.store import Database
 from floodwatch.store.events import record
@@ -68,6 +69,16 @@ _EVENTS: dict[Transition, type[AlertChanged]] = {
 def not_open(alert_id: int, state: str) -> Text:
     """The refusal of an action on an alert that is no longer open."""
     return _("alert #{id} is {state}, not open", id=alert_id, state=_STATES.get(state, state))
+
+
+def _open_alert(session: Session, alert_id: int) -> AlertRow:
+    """The alert, locked for the change a person asks for; refused unless it is open."""
+    alert = session.get(AlertRow, alert_id, with_for_update=True)
+    if alert is None:
+        raise Unknown(_("no alert #{id}", id=alert_id))
+    if alert.state != "open":
+        raise Refused(not_open(alert_id, alert.state))
+    return alert
 
 
 class AlertLifecycle:
@@ -238,17 +249,10 @@ class AlertLifecycle:
     def escalate_now(self, alert_id: int, by: str, via: str, now: datetime) -> int:
         """A person asks that the alert go to the next step at once (an SMS ``3e``, keypress 2
         on a call, the web button); returns pages queued."""
-        if via not in ACK_PATHS:
-            raise ValueError(f"unknown path {via!r}")
-        if by not in self.roster.current.people:
-            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
+        self._caller(by, via)
         pages = 0
         with self.db.transaction() as session:
-            alert = session.get(AlertRow, alert_id, with_for_update=True)
-            if alert is None:
-                raise Unknown(_("no alert #{id}", id=alert_id))
-            if alert.state != "open":
-                raise Refused(not_open(alert_id, alert.state))
+            alert = _open_alert(session, alert_id)
             policy = self._policy(alert.policy)
             step = escalation.advance(policy, alert.escalation_step, now)
             alert.escalation_step = step.step
@@ -274,16 +278,9 @@ class AlertLifecycle:
         and its rule starts again from no level, so water still at a level opens a new alert
         with the next reading. Who may is the caller's check (the console and the API: a
         leader). The `cleared` event's detail says who and how ({"by", "via"})."""
-        if via not in ACK_PATHS:
-            raise ValueError(f"unknown path {via!r}")
-        if by not in self.roster.current.people:
-            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
+        self._caller(by, via)
         with self.db.transaction() as session:
-            alert = session.get(AlertRow, alert_id, with_for_update=True)
-            if alert is None:
-                raise Unknown(_("no alert #{id}", id=alert_id))
-            if alert.state != "open":
-                raise Refused(not_open(alert_id, alert.state))
+            alert = _open_alert(session, alert_id)
             if alert.rule_type in OWN_DESK:
                 raise Refused(
                     _("alert #{id} is a {kind} alert: it closes on its own desk (a village "
@@ -313,6 +310,15 @@ class AlertLifecycle:
             self.pages_written()
         return alert
 
+    def _caller(self, by: str, via: str, path: str = "path") -> Roster:
+        """The roster in force, once `by` is known in it and `via` is a way people answer."""
+        if via not in ACK_PATHS:
+            raise ValueError(f"unknown {path} {via!r}")
+        roster = self.roster.current
+        if by not in roster.people:
+            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
+        return roster
+
     def next_escalation(self) -> datetime | None:
         """When the earliest pending escalation is due (replay steps its clock to it)."""
         with self.db.sessions() as session:
@@ -329,17 +335,9 @@ class AlertLifecycle:
     def acknowledge(self, alert_id: int, by: str, via: str, now: datetime) -> AlertRow:
         """A person on the roster takes the alert on: escalation stops. `via` says how the
         answer came (cli, sms, voice, web). The one function every acknowledgement path calls."""
-        if via not in ACK_PATHS:
-            raise ValueError(f"unknown acknowledgement path {via!r}")
-        roster = self.roster.current
-        if by not in roster.people:
-            raise Unknown(_("unknown person {person}: not in the rosters", person=repr(by)))
+        roster = self._caller(by, via, "acknowledgement path")
         with self.db.transaction() as session:
-            alert = session.get(AlertRow, alert_id, with_for_update=True)
-            if alert is None:
-                raise Unknown(_("no alert #{id}", id=alert_id))
-            if alert.state != "open":
-                raise Refused(not_open(alert_id, alert.state))
+            alert = _open_alert(session, alert_id)
             if alert.acknowledged_at is not None:
                 raise Refused(
                     _("alert #{id} was already acknowledged by {person} at {at}", id=alert_id,

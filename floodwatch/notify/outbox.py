@@ -134,13 +134,7 @@ class Outbox:
                     language=person.language, subject=subject, body=body, status="pending",
                     attempts=0, created_at=now, next_attempt_at=now, reply_code=code, step=step,
                 )  # fmt: skip
-                session.add(page)
-                session.flush()
-                queued = PageQueued(
-                    **_common(about), to=person.id, role=r.role, channel=channel, page=page.id,
-                    cause=cause,
-                )  # fmt: skip
-                record(session, now, queued)
+                _queue(session, page, now, about, cause)
                 count += 1
         return count
 
@@ -159,13 +153,7 @@ class Outbox:
                 channel=b.channel, address=b.address, language=b.language, subject=b.subject,
                 body=b.body, status="pending", attempts=0, created_at=now, next_attempt_at=now,
             )  # fmt: skip
-            session.add(page)
-            session.flush()
-            queued = PageQueued(
-                **_common(about), to=b.key, role=LOUDSPEAKER, channel=b.channel, page=page.id,
-                cause=cause,
-            )  # fmt: skip
-            record(session, now, queued)
+            _queue(session, page, now, about, cause)
             count += 1
         return count
 
@@ -237,3 +225,12 @@ class _Where(TypedDict):
 
 def _common(about: About) -> _Where:
     return {"alert": about.alert, "station": about.station, "level": about.level}
+
+
+def _queue(session: Session, page: PageRow, now: datetime, about: About, cause: str) -> None:
+    """A page written and its `page_queued` event recorded (flushed first: the event names the
+    page's id)."""
+    session.add(page)
+    session.flush()
+    record(session, now, PageQueued(**_common(about), to=page.person, role=page.role,
+                                    channel=page.channel, page=page.id, cause=cause))  # fmt: skip

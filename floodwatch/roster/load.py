@@ -28,7 +28,7 @@ from pydantic import (
 from floodwatch import yamlsource
 from floodwatch.config import TimeZone
 from floodwatch.durations import format_duration, parse_duration
-from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean, first_few
+from floodwatch.errors import ConfigError, Problem, close_matches, did_you_mean
 from floodwatch.i18n import Text as Message
 from floodwatch.i18n import _
 from floodwatch.roster.model import (
@@ -369,7 +369,7 @@ class _File:
     overrides: list[tuple[int, OverrideEntry]] = field(default_factory=list)
 
     def where(self, loc: tuple[str | int, ...]) -> str:
-        return f"{self.doc.file}:{self.doc.where(loc)[0]}"
+        return self.doc.line_of(loc)
 
 
 @dataclass
@@ -552,7 +552,7 @@ def _merge(
     zone = files[0].top.timezone if files and files[0].top.timezone else default_zone
     # who is on duty can only be worked out from valid rotations; the other checks run anyway
     merger.overrides(None if problems or merger.unknown else merger.roster(zone))
-    problems.extend(merger.unknown_references())
+    problems.extend(merger.unknown.problems())
     return None if problems else merger.roster(zone)
 
 
@@ -570,8 +570,8 @@ class _Merger:
         self.swap_list: list[Swap] = []
         self.override_list: list[Override] = []
         # an id used but defined nowhere is one mistake however often it is used: its uses
-        # are gathered here and reported once (see unknown_references)
-        self.unknown: dict[tuple[str, str], list[tuple[_File, Loc, Message]]] = {}
+        # are gathered here and reported once
+        self.unknown = yamlsource.References()
         self.misspelt_roles = self._misspelt_roles()
 
     def err(self, f: _File, loc: tuple[str | int, ...], message: str | Message) -> None:
@@ -595,7 +595,7 @@ class _Merger:
                 person=repr(person),
                 hint=hint,
             )
-            self.unknown.setdefault(("person", person), []).append((f, loc, message))
+            self.unknown.unknown("person", person, f.doc, loc, message)
         return False
 
     def rotation_for(self, f: _File, loc: tuple[str | int, ...], role: str) -> Rotation | None:
@@ -607,21 +607,8 @@ class _Merger:
         ):
             hint = did_you_mean(role, self.known.rotation_roles)
             message = _("no rotation for role {role}{hint}", role=repr(role), hint=hint)
-            self.unknown.setdefault(("role", role), []).append((f, loc, message))
+            self.unknown.unknown("role", role, f.doc, loc, message)
         return rotation
-
-    def unknown_references(self) -> list[Problem]:
-        """One problem per id used but defined nowhere, at its first use, naming the others."""
-        out = []
-        for uses in self.unknown.values():
-            f, loc, message = uses[0]
-            others = [g.where(other) for g, other, _message in uses[1:]]
-            if others:
-                message = _(
-                    "{message} (also used at {places})", message=message, places=first_few(others)
-                )
-            out.append(f.doc.problem(loc, message))
-        return out
 
     def roster(self, zone: ZoneInfo) -> Roster:
         spans = {p: tuple(sorted(v, key=lambda s: s.start)) for p, v in self.spans.items()}

@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidat
 
 from floodwatch import yamlsource
 from floodwatch.durations import AS_TEXT, parse_duration, positive_at_most
-from floodwatch.errors import ConfigError, Problem, did_you_mean, first_few
+from floodwatch.errors import ConfigError, Problem, did_you_mean
 from floodwatch.i18n import Text as Message
 from floodwatch.i18n import _
 from floodwatch.villages.model import (
@@ -322,30 +322,7 @@ class _File:
     villages: list[tuple[int, VillageEntry]] = field(default_factory=list)
 
     def where(self, loc: Loc) -> str:
-        return f"{self.doc.file}:{self.doc.where(loc)[0]}"
-
-
-class _References:
-    """A name used and defined nowhere is one mistake however often it is used: reported once,
-    at its first use, naming the others."""
-
-    def __init__(self) -> None:
-        self.uses: dict[tuple[str, str], list[tuple[_File, Loc, Message]]] = {}
-
-    def unknown(self, kind: str, name: str, f: _File, loc: Loc, message: Message) -> None:
-        self.uses.setdefault((kind, name), []).append((f, loc, message))
-
-    def problems(self) -> list[Problem]:
-        out = []
-        for uses in self.uses.values():
-            f, loc, message = uses[0]
-            others = [g.where(other) for g, other, _message in uses[1:]]
-            if others:
-                message = _(
-                    "{message} (also used at {places})", message=message, places=first_few(others)
-                )
-            out.append(f.doc.problem(loc, message))
-        return out
+        return self.doc.line_of(loc)
 
 
 def load_villages(
@@ -385,7 +362,7 @@ def load_villages(
 
 
 def _merge(files: list[_File], problems: list[Problem], known: Known) -> Villages:
-    refs = _References()
+    refs = yamlsource.References()
     out: list[Village] = []
     first_at: dict[str, str] = {}
     for f in files:
@@ -436,7 +413,7 @@ def _merge(files: list[_File], problems: list[Problem], known: Known) -> Village
                         person=repr(r.person),
                         hint=hint,
                     )
-                    refs.unknown("person", r.person, f, (*loc, "person"), message)
+                    refs.unknown("person", r.person, f.doc, (*loc, "person"), message)
             for j, s in enumerate(v.loudspeakers):
                 loc = (*here, "loudspeakers", j)
                 _group_known(err, (*loc, "group"), s.group, groups)
@@ -451,7 +428,7 @@ def _merge(files: list[_File], problems: list[Problem], known: Known) -> Village
                         station=repr(station),
                         hint=hint,
                     )
-                    refs.unknown("station", station, f, (*here, key, k, "station"), message)
+                    refs.unknown("station", station, f.doc, (*here, key, k, "station"), message)
             out.append(_village(f, i, v))
     problems.extend(refs.problems())
     return Villages(tuple(out))
@@ -491,7 +468,7 @@ def _group_known(err: Any, loc: Loc, group: str | None, groups: set[str]) -> Non
 
 
 def _channel(
-    err: Any, refs: _References, f: _File, loc: Loc, s: LoudspeakerEntry, village: str,
+    err: Any, refs: yamlsource.References, f: _File, loc: Loc, s: LoudspeakerEntry, village: str,
     known: Known,
 ) -> None:  # fmt: skip
     """The loudspeaker's channel is a broadcast notifier, and its address suits the channel."""
@@ -509,7 +486,7 @@ def _channel(
             hint=hint,
             notifiers=listed,
         )
-        refs.unknown("notifier", s.channel, f, (*loc, "channel"), message)
+        refs.unknown("notifier", s.channel, f.doc, (*loc, "channel"), message)
         return
     if known.broadcast is None:
         return

@@ -13,10 +13,10 @@ from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-unt
 
 from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome, RateLimits
 from floodwatch.notify.buckets import Limit
-from floodwatch.notify.channels.twilio_common import FORESEEABLE, TwilioChannel
+from floodwatch.notify.channels.twilio_common import TwilioChannel
 from floodwatch.notify.channels.twilio_voice import MAX_SPOKEN, Speech, TwilioVoiceNotifier
 from floodwatch.plugins import PluginContext
-from floodwatch.roster.model import Person, mask_phone
+from floodwatch.roster.model import Person
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,6 @@ class BroadcastCallNotifier(TwilioChannel):
         speech = self.voices.get(message.language, self.voices["zh-CN"])
         request = {"to": message.address, "from_": self.from_number(message.address),
                    "twiml": broadcast_twiml(message, speech)}  # fmt: skip
-        try:
-            call = self.client.calls.create(**request)
-        except FORESEEABLE as exc:
-            result = self.failed(exc)
-            log.warning("broadcast call page #%d to %s: %s", message.page_id,
-                        mask_phone(message.address), result.detail)  # fmt: skip
-            return result
-        log.info("broadcast call page #%d to %s: %s (%s)", message.page_id,
-                 mask_phone(message.address), call.sid, call.status)  # fmt: skip
-        return DeliveryResult(Outcome.DISPATCHED, f"twilio: {call.status}", provider_id=call.sid)
+        return self.submit(
+            "broadcast call", self.client.calls.create, message, request, Outcome.DISPATCHED
+        )

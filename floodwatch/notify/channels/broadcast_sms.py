@@ -12,10 +12,10 @@ import logging
 
 from floodwatch.notify.base import Capabilities, DeliveryResult, Message, Outcome, RateLimits
 from floodwatch.notify.buckets import Limit
-from floodwatch.notify.channels.twilio_common import FORESEEABLE, TwilioChannel
+from floodwatch.notify.channels.twilio_common import TwilioChannel
 from floodwatch.notify.channels.twilio_sms import MAX_SMS, TwilioSmsNotifier, compose
 from floodwatch.plugins import PluginContext
-from floodwatch.roster.model import Person, mask_phone
+from floodwatch.roster.model import Person
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,6 @@ class BroadcastSmsNotifier(TwilioChannel):
             request["from_"] = sender
         if self.messaging_service_sid is not None:
             request["messaging_service_sid"] = self.messaging_service_sid
-        try:
-            sent = self.client.messages.create(**request)
-        except FORESEEABLE as exc:
-            result = self.failed(exc)
-            log.warning("broadcast SMS page #%d to %s: %s", message.page_id,
-                        mask_phone(message.address), result.detail)  # fmt: skip
-            return result
-        log.info("broadcast SMS page #%d to %s: %s (%s)", message.page_id,
-                 mask_phone(message.address), sent.sid, sent.status)  # fmt: skip
-        return DeliveryResult(Outcome.DISPATCHED, f"twilio: {sent.status}", provider_id=sent.sid)
+        return self.submit(
+            "broadcast SMS", self.client.messages.create, message, request, Outcome.DISPATCHED
+        )

@@ -384,11 +384,14 @@ class TwilioChannel:
         return failure(exc, self._http.last_headers)
 
     def submit(
-        self, what: str, create: Callable[..., Any], message: Message, request: dict[str, Any]
-    ) -> DeliveryResult:
-        """Hand `request` to the SDK's `create` (a message or a call) with the status callback
-        when there is a public URL; its SID on success, the failure as `failed` reads it."""
-        if self.public_url is not None:
+        self, what: str, create: Callable[..., Any], message: Message, request: dict[str, Any],
+        accepted: Outcome = Outcome.ACCEPTED,
+    ) -> DeliveryResult:  # fmt: skip
+        """Hand `request` to the SDK's `create` (a message or a call), with the status callback
+        when there is a public URL and the outcome is one a callback settles (`accepted`: a
+        broadcast is DISPATCHED, nobody's answer follows); its SID on success, the failure as
+        `failed` reads it."""
+        if self.public_url is not None and accepted is Outcome.ACCEPTED:
             request["status_callback"] = status_url(self.public_url, message.page_id)
         try:
             made = create(**request)
@@ -399,7 +402,7 @@ class TwilioChannel:
             return result
         log.info("%s page #%d to %s: %s (%s)", what, message.page_id, mask_phone(message.address),
                  made.sid, made.status)  # fmt: skip
-        return DeliveryResult(Outcome.ACCEPTED, f"twilio: {made.status}", provider_id=made.sid)
+        return DeliveryResult(accepted, f"twilio: {made.status}", provider_id=made.sid)
 
 
 def _read_token(name: str, options: TwilioOptions, context: PluginContext) -> str:
