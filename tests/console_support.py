@@ -47,11 +47,28 @@ class FakeMonotonic:
 
 
 @dataclass
-class Desk:
+class Records:
+    """The app under test and the alert the demo flood opened, as a test reads them back."""
+
     app: App
     clock: SimulatedClock
-    client: TestClient
     alert: int
+
+    def bearer(self, person: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens.issue(self.app.db, person, self.clock.now())}"}
+
+    def the_alert(self) -> AlertRow:
+        with self.app.db.sessions() as s:
+            return s.scalars(select(AlertRow).where(AlertRow.id == self.alert)).one()
+
+    def events(self, type_: str) -> list[EventRow]:
+        with self.app.db.sessions() as s:
+            return list(s.scalars(select(EventRow).where(EventRow.type == type_)))
+
+
+@dataclass
+class Desk(Records):
+    client: TestClient
     monotonic: FakeMonotonic
     csrf: str = ""
     signed_in: str | None = None
@@ -81,17 +98,6 @@ class Desk:
             return 303, flash.group(1) if flash else ""
         refusal = re.search(r'id="refusal">([^<]*)<', answer.text)
         return answer.status_code, refusal.group(1) if refusal else answer.text
-
-    def bearer(self, person: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens.issue(self.app.db, person, self.clock.now())}"}
-
-    def the_alert(self) -> AlertRow:
-        with self.app.db.sessions() as s:
-            return s.scalars(select(AlertRow).where(AlertRow.id == self.alert)).one()
-
-    def events(self, type_: str) -> list[EventRow]:
-        with self.app.db.sessions() as s:
-            return list(s.scalars(select(EventRow).where(EventRow.type == type_)))
 
     def log_entries(self) -> list[LogEntryRow]:
         with self.app.db.sessions() as s:
@@ -133,7 +139,7 @@ def demo_desk(tmp_path: Path, **overrides: object) -> Iterator[Desk]:
         ).one()
     monotonic = FakeMonotonic()
     with TestClient(create_app(app, LoginLimiter(monotonic=monotonic))) as client:
-        yield Desk(app, clock, client, alert, monotonic)
+        yield Desk(app, clock, alert, client, monotonic)
     app.db.dispose()
 
 

@@ -125,6 +125,21 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     return path
 
 
+_EXPECT = re.compile(r"^# expect: (.*)$")
+
+
+def expected_problems(path: Path) -> list[str]:
+    """What a bad file of the test corpora says it must be refused with: one ``# expect:
+    LINE:COL: key.path: message`` line per problem (``{file}`` for the file's own path),
+    placed in the file as `floodwatch check` prints them."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        f"{path}:{m.group(1).replace('{file}', str(path))}"
+        for line in lines
+        if (m := _EXPECT.match(line))
+    ]
+
+
 def demo_readings(parameter: str = "stage") -> list[Reading]:
     from floodwatch.feeds.csv import parse_floodwatch_csv
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import pytest
 from floodwatch.errors import ConfigError
 from floodwatch.roster import load_rosters, mask_phone
 
-from .helpers import TOWNSHIP_ROSTER
+from .helpers import TOWNSHIP_ROSTER, expected_problems
 from .roster_support import PEOPLE, SHANGHAI, local, roster_from
 
 BAD = Path(__file__).parent / "rosters_bad"
 CORPUS = sorted(BAD.glob("*.yaml"))
-EXPECT = re.compile(r"^# expect: (.*)$")
 
 
 def test_the_corpus_is_large_enough() -> None:
@@ -26,12 +24,7 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_each_malformed_roster_is_rejected_with_its_place(path: Path) -> None:
     """Each file starts with one ``# expect: LINE:COL: key.path: message`` per problem."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    expected = [
-        f"{path}:{m.group(1).replace('{file}', str(path))}"
-        for line in lines
-        if (m := EXPECT.match(line))
-    ]
+    expected = expected_problems(path)
     assert expected, f"{path.name} has no '# expect:' line"
     with pytest.raises(ConfigError) as exc:
         load_rosters([path], SHANGHAI)

@@ -20,13 +20,12 @@ from floodwatch.i18n import _
 from floodwatch.roster import load_rosters
 from floodwatch.villages.load import load_villages
 
-from .helpers import Ran, fw, write_config
+from .helpers import Ran, expected_problems, fw, write_config
 from .villages_support import known
 
 TESTS = Path(__file__).parent
 MANY = TESTS / "rosters_bad" / "many_problems_at_once.yaml"
 NO_LOCALE = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None}
-EXPECT = re.compile(r"^# expect: (.*)$")
 
 # many_problems_at_once.yaml, problem by problem: where, then the message in Mandarin
 MANY_IN_MANDARIN = [
@@ -48,12 +47,6 @@ def check(config: Path, lang: str) -> Ran:
     return fw("check", "--config", str(config), env={**NO_LOCALE, "LANG": lang})
 
 
-def expected_english(path: Path) -> list[str]:
-    """The fixture's own ``# expect:`` lines, as the CLI prints them."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [f"{path}:{m.group(1)}" for line in lines if (m := EXPECT.match(line))]
-
-
 def test_check_prints_a_bad_rosters_problems_in_mandarin_at_the_same_places(
     tmp_path: Path,
 ) -> None:
@@ -70,7 +63,7 @@ def test_check_prints_the_same_problems_in_english_under_lang_c(tmp_path: Path) 
     en = check(config, "C")
     assert en.returncode == 1
     lines = en.stderr.strip().splitlines()
-    assert lines[:-1] == expected_english(MANY)  # word for word what it said before
+    assert lines[:-1] == expected_problems(MANY)  # word for word what it said before
     assert lines[-1] == "4 problem(s) found; nothing was changed."
     places = [line.split(": ", 1)[0] for line in lines[:-1]]
     assert places == [f"{MANY}:{where.split(': ')[0]}" for where, _m in MANY_IN_MANDARIN]

@@ -3,7 +3,6 @@ reload share, and the corpus of malformed village files, each rejected at its li
 
 from __future__ import annotations
 
-import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -19,13 +18,12 @@ from floodwatch.validation import check, load_checked_villages, roster_problems
 from floodwatch.villages.load import Known, load_villages
 from floodwatch.villages.model import HEAD, MONITOR, WARNER
 
-from .helpers import DEMO_CONFIG, ROOT, TOWNSHIP_ROSTER, fw
+from .helpers import DEMO_CONFIG, ROOT, TOWNSHIP_ROSTER, expected_problems, fw
 from .roster_support import SHANGHAI
 from .villages_support import DEMO_VILLAGES, VILLAGE_ROSTER, known, write
 
 BAD = Path(__file__).parent / "villages_bad"
 CORPUS = sorted(BAD.glob("*.yaml"))
-EXPECT = re.compile(r"^# expect: (.*)$")
 REGISTRY = Registry.from_entry_points()
 
 
@@ -36,12 +34,7 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_each_malformed_village_file_is_rejected_at_its_line(path: Path) -> None:
     """Each file starts with one ``# expect: LINE:COL: key.path: message`` per problem."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    expected = [
-        f"{path}:{m.group(1).replace('{file}', str(path))}"
-        for line in lines
-        if (m := EXPECT.match(line))
-    ]
+    expected = expected_problems(path)
     assert expected, f"{path.name} has no '# expect:' line"
     with pytest.raises(ConfigError) as exc:
         load_villages([path], known())

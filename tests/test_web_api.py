@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from floodwatch import tokens
-from floodwatch.app import App, build_app
+from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
-from floodwatch.store.models import AlertRow, EventRow, PageRow
+from floodwatch.store.models import AlertRow, PageRow
 from floodwatch.web.app import create_app
 
+from .console_support import Records
 from .helpers import demo_readings, write_config
 
 FLOOD = demo_readings()
@@ -27,22 +27,8 @@ WEB = {"listen": "127.0.0.1:0", "public_url": "https://floodwatch.example.org"}
 
 
 @dataclass
-class Api:
-    app: App
-    clock: SimulatedClock
+class Api(Records):
     client: TestClient
-    alert: int
-
-    def as_(self, person: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens.issue(self.app.db, person, self.clock.now())}"}
-
-    def the_alert(self) -> AlertRow:
-        with self.app.db.sessions() as s:
-            return s.scalars(select(AlertRow).where(AlertRow.id == self.alert)).one()
-
-    def events(self, type_: str) -> list[EventRow]:
-        with self.app.db.sessions() as s:
-            return list(s.scalars(select(EventRow).where(EventRow.type == type_)))
 
 
 @pytest.fixture
@@ -54,12 +40,12 @@ def api(tmp_path: Path) -> Iterator[Api]:
     with app.db.sessions() as s:
         alert = s.scalars(select(AlertRow.id)).one()
     with TestClient(create_app(app)) as client:
-        yield Api(app, clock, client, alert)
+        yield Api(app, clock, alert, client)
     app.db.dispose()
 
 
 def test_the_open_alerts_for_a_person_with_a_token(api: Api) -> None:
-    answer = api.client.get("/api/v1/alerts", headers=api.as_("sun.hao"))
+    answer = api.client.get("/api/v1/alerts", headers=api.bearer("sun.hao"))
     assert answer.status_code == 200
     [alert] = answer.json()
     assert alert["id"] == api.alert
@@ -74,7 +60,7 @@ def test_the_open_alerts_for_a_person_with_a_token(api: Api) -> None:
 
 def test_acknowledging_records_who_how_and_when(api: Api) -> None:
     api.clock.advance(timedelta(minutes=4))
-    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.as_("zhou.min"))
+    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.bearer("zhou.min"))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["acknowledged_by"], body["acknowledged_via"]) == ("zhou.min", "web")
@@ -84,15 +70,15 @@ def test_acknowledging_records_who_how_and_when(api: Api) -> None:
     [ack] = api.events("acknowledged")
     assert (ack.data["by"], ack.data["via"], ack.at) == ("zhou.min", "web", api.clock.now())
     assert (
-        api.client.get("/api/v1/alerts", headers=api.as_("sun.hao")).json()[0]["acknowledged_by"]
+        api.client.get("/api/v1/alerts", headers=api.bearer("sun.hao")).json()[0]["acknowledged_by"]
         == "zhou.min"
     )
 
 
 def test_acknowledging_twice_is_a_conflict(api: Api) -> None:
-    headers = api.as_("zhou.min")
+    headers = api.bearer("zhou.min")
     assert api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=headers).status_code == 200
-    again = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.as_("sun.hao"))
+    again = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.bearer("sun.hao"))
     assert again.status_code == 409
     assert "already acknowledged by zhou.min" in again.json()["detail"]
     assert len(api.events("acknowledged")) == 1
@@ -103,21 +89,21 @@ def test_an_alert_that_is_over_cannot_be_acknowledged(api: Api) -> None:
         row = s.get(AlertRow, api.alert)
         assert row is not None
         row.state = "cleared"
-    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.as_("zhou.min"))
+    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.bearer("zhou.min"))
     assert answer.status_code == 409
     assert answer.json() == {"detail": f"alert #{api.alert} is cleared, not open"}
-    assert api.client.get("/api/v1/alerts", headers=api.as_("zhou.min")).json() == []
+    assert api.client.get("/api/v1/alerts", headers=api.bearer("zhou.min")).json() == []
 
 
 def test_an_unknown_alert_is_not_found(api: Api) -> None:
     for action in ("ack", "escalate"):
-        answer = api.client.post(f"/api/v1/alerts/9999/{action}", headers=api.as_("zhou.min"))
+        answer = api.client.post(f"/api/v1/alerts/9999/{action}", headers=api.bearer("zhou.min"))
         assert answer.status_code == 404
         assert answer.json() == {"detail": "no alert #9999"}
 
 
 def test_escalating_pages_the_next_step_now(api: Api) -> None:
-    answer = api.client.post(f"/api/v1/alerts/{api.alert}/escalate", headers=api.as_("sun.hao"))
+    answer = api.client.post(f"/api/v1/alerts/{api.alert}/escalate", headers=api.bearer("sun.hao"))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["pages"] >= 1 and body["alert"]["escalation_step"] == 1
@@ -154,14 +140,14 @@ def test_without_a_valid_token_nothing_is_shown_or_changed(
 
 
 def test_a_revoked_token_stops_working(api: Api) -> None:
-    old = api.as_("zhou.min")
-    new = api.as_("zhou.min")  # issuing a new token revokes the old one
+    old = api.bearer("zhou.min")
+    new = api.bearer("zhou.min")  # issuing a new token revokes the old one
     assert api.client.get("/api/v1/alerts", headers=old).status_code == 401
     assert api.client.get("/api/v1/alerts", headers=new).status_code == 200
 
 
 def test_a_person_no_longer_on_the_roster_is_refused(api: Api) -> None:
-    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.as_("gone.away"))
+    answer = api.client.post(f"/api/v1/alerts/{api.alert}/ack", headers=api.bearer("gone.away"))
     assert answer.status_code == 403
     assert answer.json() == {"detail": "gone.away is no longer on the roster"}
     assert api.the_alert().acknowledged_at is None
