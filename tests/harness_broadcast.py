@@ -30,9 +30,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from floodwatch.clock import SimulatedClock
 from floodwatch.notify.base import Notifier, Outcome
-from floodwatch.plugins import PluginContext
 from floodwatch.roster.model import Person
 from floodwatch.yamlsource import EnvStr
 
@@ -41,8 +39,9 @@ BROADCAST_HARNESSES: dict[str, type[Harness]] = {}
 
 from . import harness_channels as channels  # noqa: E402 - imported whichever module is first
 from .conftest import need_service, port_open  # noqa: E402
-from .notifier_support import HARNESSES, NOW, Arrival, Harness  # noqa: E402
-from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, OFFICE_NUMBERS, PUBLIC_URL, FakeTwilio  # noqa: E402
+from .harness_twilio import _TwilioHarness  # noqa: E402
+from .notifier_support import HARNESSES, Arrival, Harness  # noqa: E402
+from .twilio_support import ACCOUNT_SID, AUTH_TOKEN, OFFICE_NUMBERS  # noqa: E402
 
 BROKER = ("127.0.0.1", 1883)
 SPEAKER_PHONE = "+8613900000901"
@@ -354,27 +353,15 @@ class BroadcastMqttHarness(Harness):
 # -- Twilio ----------------------------------------------------------------------------------
 
 
-class _TwilioBroadcastHarness(Harness):
+class _TwilioBroadcastHarness(_TwilioHarness):
     """Twilio accepts the call or the message: dispatched (no status callback follows a
     loudspeaker). It cannot deduplicate: a resend is another call, another SMS."""
 
     success_outcome = Outcome.DISPATCHED
-    crash_outcome = Outcome.UNKNOWN  # a 2xx whose body is not Twilio's: it may have gone out
-    timeout = 1.0
-
-    def __init__(self, channel: str, request: pytest.FixtureRequest) -> None:
-        super().__init__(channel, request)
-        self.fake = FakeTwilio()
 
     def options(self) -> dict[str, Any]:
         return {"account_sid": ACCOUNT_SID, "auth_token": EnvStr(AUTH_TOKEN),
                 "from_numbers": OFFICE_NUMBERS, "timeout": "1s"}  # fmt: skip
-
-    def context(self, base_dir: Path) -> PluginContext:
-        return PluginContext(
-            base_dir=base_dir, clock=SimulatedClock(NOW), public_url=PUBLIC_URL,
-            twilio_http=lambda: self.fake,
-        )  # fmt: skip
 
     def person(self) -> Person:
         return loudspeaker(f"contract-{self.channel}", SPEAKER_PHONE)
@@ -385,21 +372,9 @@ class _TwilioBroadcastHarness(Harness):
     def address_of(self, person: Person) -> str:
         return SPEAKER_PHONE
 
-    def succeed(self) -> None:
-        self.fake.heal()
-
     def fail_retryable(self) -> str:
         self.fake.reject(20429, 429, "Too Many Requests", times=None)
         return "too many requests"
-
-    def time_out(self) -> None:
-        self.fake.go_silent()
-
-    def crash(self) -> None:
-        self.fake.answer_garbled()
-
-    def close(self) -> None:
-        self.fake.close()
 
 
 class BroadcastCallHarness(_TwilioBroadcastHarness):
