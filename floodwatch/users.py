@@ -15,6 +15,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from floodwatch.i18n import Refused, Unknown, _
 from floodwatch.roster.model import Roster
@@ -86,10 +87,9 @@ def verify(db: Database, person: str, password: str) -> int | None:
     return generation
 
 
-def generation(db: Database, person: str) -> int | None:
+def generation(session: Session, person: str) -> int | None:
     """The generation of `person`'s password (None: they have none)."""
-    with db.sessions() as session:
-        return session.scalar(select(UserRow.generation).where(UserRow.person == person))
+    return session.scalar(select(UserRow.generation).where(UserRow.person == person))
 
 
 def passwords_set(db: Database) -> dict[str, datetime]:

@@ -199,8 +199,9 @@ def test_a_revocation_is_forgotten_once_its_cookie_would_have_expired(desk: Desk
     wall = [datetime(2026, 11, 30, 12, 0, tzinfo=UTC)]
     sessions = Sessions(desk.app.db, lambda: web_key(desk.app.db, "session", desk.clock.now()),
                         wall=lambda: wall[0])  # fmt: skip
-    first, second = (sessions.issue(p, users.generation(desk.app.db, p) or 0)
-                     for p in (OFFICER, OTHER_OFFICER))  # fmt: skip
+    with desk.app.db.sessions() as s:
+        generations = {p: users.generation(s, p) or 0 for p in (OFFICER, OTHER_OFFICER)}
+    first, second = (sessions.issue(p, g) for p, g in generations.items())
     assert sessions.read(first) is not None
     assert sessions.revoke(first) is not None and sessions.read(first) is None
     assert sessions.revoke(first) is None  # already signed out

@@ -109,9 +109,9 @@ class Sessions:
         sid, person, gen, csrf = value.get("s"), value.get("p"), value.get("g"), value.get("c")
         if not all(isinstance(v, str) for v in (sid, person, csrf)) or not isinstance(gen, int):
             return None  # (a cookie from before session ids: signed in again once)
-        if users.generation(self.db, str(person)) != gen:
-            return None
-        with self.db.sessions() as session:
+        with self.db.sessions() as session:  # on every request: one database session
+            if users.generation(session, str(person)) != gen:
+                return None
             if session.get(RevokedSessionRow, sid) is not None:
                 return None
         return Session(str(sid), str(person), gen, str(csrf))
