@@ -556,7 +556,7 @@ def load_config(
 ) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem with its place."""
     path = Path(path)
-    doc = yamlsource.load(path, env=env)
+    doc = yamlsource.load(path, env=env, limits=yamlsource.CONFIG)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), _("expected a mapping of settings at the top level"))])
     try:

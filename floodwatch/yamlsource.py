@@ -38,8 +38,8 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 MAX_FILE_BYTES = 256 * 1024
-"""Configs and rosters are a few kilobytes (a roster of 1,000 people about 100 KiB); a larger
-file is refused before it is read."""
+"""Rosters and village files are a few kilobytes (a roster of 1,000 people about 100 KiB); a
+larger file is refused before it is read."""
 MAX_DEPTH = 64
 """Lists and mappings inside each other; floodwatch's own files need 6."""
 MAX_ALIAS_VALUES = 10_000
@@ -47,6 +47,22 @@ MAX_ALIAS_VALUES = 10_000
 MAX_VALUES = 50_000
 """Values written in one file (a roster of 1,000 people has about 10,000): PyYAML composes some
 30,000 a second, so this bounds the time a file of many small values can take."""
+CONFIG_MAX_BYTES = 4 * 1024 * 1024
+CONFIG_MAX_VALUES = 200_000
+"""The config lists every station with its rules, in one file: 2,000 stations with a rule each
+are about 600 KiB and 64,000 values, so its limits are higher (at worst about 7 s to compose)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large a file of one kind may be: bytes, and values written in it."""
+
+    bytes: int
+    values: int
+
+
+FILES = Limits(MAX_FILE_BYTES, MAX_VALUES)  # rosters and village files
+CONFIG = Limits(CONFIG_MAX_BYTES, CONFIG_MAX_VALUES)  # floodwatch.yaml
 MAX_NUMBER_CHARS = 64
 """A longer number is a slip (or an attack: YAML 1.1's base-60 integers cost quadratic time)."""
 
@@ -175,17 +191,20 @@ def shown(path: str | os.PathLike[str]) -> str:
     return os.path.normpath(text) if text else text
 
 
-def load(path: str | Path, *, env: Mapping[str, str] | None = None) -> Document:
+def load(
+    path: str | Path, *, env: Mapping[str, str] | None = None, limits: Limits = FILES
+) -> Document:
     """Parse one YAML file; raise ConfigError with the place of any syntax or structure error.
 
-    Only a regular file of at most MAX_FILE_BYTES is read: a directory, a FIFO or a device
+    Only a regular file within `limits` is read: a directory, a FIFO or a device
     (``/dev/zero``) is refused at once, never waited on or read for ever.
     """
     name = shown(path)
-    return loads(read_text(path, name), name, env=os.environ if env is None else env)
+    text = read_text(path, name, limits.bytes)
+    return loads(text, name, env=os.environ if env is None else env, limits=limits)
 
 
-def read_text(path: str | Path, name: str) -> str:
+def read_text(path: str | Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of a config or roster file; ConfigError (one problem) if it cannot be."""
 
     def refuse(message: Text, line: int = 1, column: int = 1) -> ConfigError:
@@ -214,17 +233,17 @@ def read_text(path: str | Path, name: str) -> str:
             raise refuse(_("is a FIFO (named pipe), not a regular file: name the YAML file itself"))
         if not stat.S_ISREG(info.st_mode):
             raise refuse(_("is a device or socket, not a regular file: name the YAML file itself"))
-        if info.st_size > MAX_FILE_BYTES:
-            raise refuse(_too_large(info.st_size))
+        if info.st_size > max_bytes:
+            raise refuse(_too_large(info.st_size, max_bytes))
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+            data = f.read(max_bytes + 1)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise refuse(_("cannot be read: {reason}", reason=reason)) from None
     finally:
         os.close(fd)
-    if len(data) > MAX_FILE_BYTES:  # it grew since fstat
-        raise refuse(_too_large(len(data)))
+    if len(data) > max_bytes:  # it grew since fstat
+        raise refuse(_too_large(len(data), max_bytes))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -239,14 +258,14 @@ def read_text(path: str | Path, name: str) -> str:
         raise refuse(message, line, column) from None
 
 
-def _too_large(size: int) -> Text:
+def _too_large(size: int, limit: int) -> Text:
     return _(
         "the file is {size} bytes, larger than the limit of {limit} bytes ({kib} KiB) for a "
         "config or roster file: is it the right file? (a large roster can be split into "
         "several files)",
         size=format(size, ","),
-        limit=format(MAX_FILE_BYTES, ","),
-        kib=MAX_FILE_BYTES // 1024,
+        limit=format(limit, ","),
+        kib=limit // 1024,
     )
 
 
@@ -269,8 +288,9 @@ class _Loader(yaml.SafeLoader):
     sum of the sizes of the nodes that aliases refer to is what building would copy.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_values: int = MAX_VALUES) -> None:
         super().__init__(text)
+        self.max_values = max_values
         self.depth = 0
         self.composed = 0  # nodes composed (tests check that a refused bomb composed few)
         self.alias_values = 0
@@ -308,13 +328,13 @@ class _Loader(yaml.SafeLoader):
                 self._next_mark(),
                 _("lists and mappings nested too deeply (limit {limit} levels)", limit=MAX_DEPTH),
             )
-        if self.composed >= MAX_VALUES:
+        if self.composed >= self.max_values:
             raise _Refused(
                 self._next_mark(),
                 _(
                     "too many values (limit {limit}) for a config or roster file: is it the "
                     "right file? (a large roster can be split into several files)",
-                    limit=MAX_VALUES,
+                    limit=self.max_values,
                 ),
             )
         self.depth += 1
@@ -331,13 +351,15 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
-def loads(text: str, name: str, *, env: Mapping[str, str]) -> Document:
+def loads(text: str, name: str, *, env: Mapping[str, str], limits: Limits = FILES) -> Document:
     """Parse YAML text named `name` (used in messages)."""
-    if len(text) > MAX_FILE_BYTES:
-        raise ConfigError([Problem(name, 1, 1, "", _too_large(len(text.encode("utf-8"))))])
+    if len(text) > limits.bytes:
+        too_large = _too_large(len(text.encode("utf-8")), limits.bytes)
+        raise ConfigError([Problem(name, 1, 1, "", too_large)])
     loader: _Loader | None = None
     try:
-        loader = _Loader(text)  # reads the text at once: an unprintable character stops it here
+        # reads the text at once: an unprintable character stops it here
+        loader = _Loader(text, limits.values)
         node = loader.get_single_node()
     except _Refused as exc:
         line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (1, 1)

@@ -31,7 +31,13 @@ from floodwatch.app import build_app
 from floodwatch.clock import SimulatedClock
 from floodwatch.errors import ConfigError
 from floodwatch.roster import load_rosters
-from floodwatch.yamlsource import MAX_ALIAS_VALUES, MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from floodwatch.yamlsource import (
+    CONFIG_MAX_BYTES,
+    MAX_ALIAS_VALUES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
+)
 
 from .helpers import TOWNSHIP_ROSTER, fw, write_config
 from .roster_support import SHANGHAI, local
@@ -70,8 +76,8 @@ def counting() -> Iterator[Work]:
     build = yamlsource._build
 
     class Recording(yamlsource._Loader):
-        def __init__(self, text: str) -> None:
-            super().__init__(text)
+        def __init__(self, text: str, *limit: int) -> None:
+            super().__init__(text, *limit)
             work.loaders.append(self)
 
     def counted(*args: Any, **kwargs: Any) -> Any:
@@ -209,6 +215,33 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Pat
         "split into several files)"
     )
     assert work.loaders == []
+
+
+def test_a_config_of_2000_stations_loads_and_has_limits_of_its_own(tmp_path: Path) -> None:
+    """The config lists every station with its rule in one file: 2,000 (what the feed
+    benchmark polls) pass the roster-sized limits several times over, and still load."""
+    ids = [f"0{1589025 + k}" for k in range(2000)]
+    rules = [
+        {"id": f"stage-{sid}", "station": sid, "parameter": "stage", "unit": "ft",
+         "levels": [{"level": "blue", "value": 18.5}, {"level": "yellow", "value": 20.5},
+                    {"level": "orange", "value": 22.5}],
+         "deadband": 0.5, "escalation": "default"}
+        for sid in ids
+    ]  # fmt: skip
+    stations = [{"id": sid, "name": f"gauge {sid}", "expect_every": "15m"} for sid in ids]
+    config = write_config(tmp_path, stations=stations, rules=rules)
+    assert config.stat().st_size > 2 * MAX_FILE_BYTES
+    with pytest.raises(ConfigError, match="too many values|larger than the limit"):
+        yamlsource.load(config, env=ENV)  # as a roster it would be refused
+    ran = fw("check", "--config", str(config))
+    assert ran.returncode == 0, ran.stderr
+    config.write_bytes(b"# " + b"x" * (CONFIG_MAX_BYTES - 2) + b"\n")  # one byte over its own
+    ran = fw("check", "--config", str(config))
+    assert ran.stderr.splitlines()[0] == (
+        f"{config}:1:1: the file is 4,194,305 bytes, larger than the limit of 4,194,304 bytes "
+        "(4096 KiB) for a config or roster file: is it the right file? (a large roster can be "
+        "split into several files)"
+    )
 
 
 def finishes(fn: Any, *args: Any) -> Any:
