@@ -780,7 +780,7 @@ def report(
     print(
         f"\nfirst poll: start lag {ms(first.lag) if first.scheduled else '-'} ms, fetch "
         f"{ms(first.fetch_wall)} ms, ingest {ms(first.ingest_wall)} ms "
-        f"({first.result.stored:,} new readings, {first.result.crossings} crossings)"
+        f"({first.result.stored:,} new readings, {first.result.changes} crossings)"
     )
     print(
         f"longest poll {longest:.2f} s = {longest / args.interval:.1%} of the {args.interval} s "
@@ -851,7 +851,7 @@ def report(
         f"\nper poll (median): {statistics.median(q.readings for q in steady):,.0f} readings "
         f"parsed, {new:,.0f} new, {dup:,.0f} already stored; {size / 1e6:.1f} MB of "
         f"WaterML-JSON in {gets} answers. Whole run: "
-        f"{sum(q.result.crossings for q in polls)} crossings, {run.pages} pages delivered, "
+        f"{sum(q.result.changes for q in polls)} crossings, {run.pages} pages delivered, "
         f"{run.served} requests served"
     )
     print(f"log lines at WARNING or above: {counter.count}")
@@ -874,7 +874,7 @@ def report(
                     ms(minute) if minute is not None else "-",
                     f"{q.result.stored}",
                     f"{q.result.duplicates}",
-                    f"{q.result.crossings}",
+                    f"{q.result.changes}",
                 ]
             )
         heads = [

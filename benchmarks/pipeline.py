@@ -57,7 +57,6 @@ from floodwatch.app import build_app  # noqa: E402
 from floodwatch.clock import ScaledClock  # noqa: E402
 from floodwatch.feeds.csv import parse_floodwatch_csv  # noqa: E402
 from floodwatch.notify.base import DeliveryResult, Message, Outcome  # noqa: E402
-from floodwatch.pipeline import Pipeline  # noqa: E402
 from floodwatch.readings import Reading  # noqa: E402
 from floodwatch.roster.model import Person  # noqa: E402
 from floodwatch.service import Service  # noqa: E402
@@ -264,7 +263,7 @@ def pipeline_ingest(
     notifier = RecordingNotifier("bench")
     app = build_app(write_config(directory, stations), notifiers={"bench": notifier})
     app.db.upgrade()
-    pipeline = Pipeline(app)
+    pipeline = app.pipeline
     crossings = pages = 0
 
     def run() -> float:
@@ -272,7 +271,7 @@ def pipeline_ingest(
         t = time.perf_counter()
         for readings, now in batches:
             result = pipeline.ingest(readings, now, feed="bench")
-            crossings += result.crossings
+            crossings += result.changes
             pages += result.pages
         return time.perf_counter() - t
 
@@ -346,14 +345,12 @@ def latency(
         app = build_app(write_config(d, stations), clock=clock, notifiers={"bench": notifier})
         service = Service(app)
         commits: list[float] = []
-        wake = app.pages_written
 
         def committed() -> None:  # right after a transaction that wrote pages commits
             if threading.current_thread() is threading.main_thread():  # ours, not a job's
                 commits.append(time.perf_counter())
-            wake()
 
-        app.pages_written = committed
+        app.pages_written.connect(committed)  # before the service's wake-up: called first
         service.start()
         pages_db = sqlite3.connect(d / "floodwatch.db", isolation_level=None)
         start = app.clock.now() - (rounds + warmup) * POLL
@@ -375,7 +372,7 @@ def latency(
                 if result.pages:
                     top = pages_db.execute("SELECT max(id) FROM pages").fetchone()[0]
                     if j >= warmup:
-                        crossings += result.crossings
+                        crossings += result.changes
                         for page_id in range(last_page + 1, top + 1):
                             owner[page_id] = commits[0]
                     last_page = top

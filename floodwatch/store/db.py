@@ -7,9 +7,10 @@ On PostgreSQL, upgrades run under an advisory lock, so nodes can start together.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,13 @@ class Database:
         self.url = make_url(url)
         self.engine = _engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds it busy sleeps and tries
+        # again (up to 100 ms between tries), however soon the lock is free: the threads of one
+        # process (ingest, claims, the lanes' records) queue here for it instead, and the next
+        # one goes the moment the last commits. Other processes still wait in SQLite.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -63,7 +71,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any error."""
-        with self.sessions() as session, session.begin():
+        with self._writer, self.sessions() as session, session.begin():
             yield session
 
     # -- existence and schema ------------------------------------------------------------------
