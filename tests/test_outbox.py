@@ -8,7 +8,9 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from floodwatch.app import App, build_app
 from floodwatch.clock import SimulatedClock
@@ -17,6 +19,7 @@ from floodwatch.notify.dispatcher import Dispatcher
 from floodwatch.roster.model import Person
 from floodwatch.store.models import DeliveryRow, EventRow, PageRow
 
+from .fault_support import DatabaseProxy
 from .helpers import demo_readings, pages_in, write_config
 
 FLOOD = demo_readings()
@@ -291,3 +294,54 @@ def test_two_dispatchers_never_send_one_page_twice(tmp_path: Path, database_url:
     assert sorted(recorder.sent) == sorted(set(recorder.sent))
     assert len(recorder.sent) == total
     assert statuses(app) == {"accepted": total}
+
+
+def test_an_outcome_the_database_could_not_take_is_recorded_when_it_is_back_not_resent(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The database goes away between a send and its record (a lane worker's outcome): the
+    outcome is kept and recorded first thing when the database is back, so the page is not
+    sent a second time when its claim would have expired."""
+    proxy = DatabaseProxy()
+    try:
+        clock = SimulatedClock(RISE[-1].observed_at)
+        app = start(write_config(tmp_path), proxy.url(postgres_url), clock)
+        app.pipeline.ingest(RISE, clock.now())
+        d = dispatcher(app)
+        claims = d._claim(clock.now(), batch=10)
+        assert len(claims) == 2
+        proxy.down()
+        for claim in claims:
+            with pytest.raises(SQLAlchemyError):
+                d._deliver(claim, clock.now())  # sent; its record fails
+        assert len(pages_in(tmp_path / "pages.jsonl")) == 2
+        with pytest.raises(SQLAlchemyError):
+            d.deliver_due(clock.now())  # still away: the outcomes stay kept
+        proxy.up()
+        assert d.deliver_due(clock.now()) == 0  # the kept outcomes recorded, nothing claimed
+        clock.advance(app.config.settings.delivery.claim_timeout * 2)
+        assert d.deliver_due(clock.now()) == 0  # no claim left to expire: nothing sent again
+        assert len(pages_in(tmp_path / "pages.jsonl")) == 2
+        assert statuses(app) == {"delivered": 2}
+        app.db.dispose()
+    finally:
+        proxy.close()
+
+
+def test_a_late_outcome_of_an_expired_claim_does_not_undo_the_later_attempt(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = SimulatedClock(RISE[-1].observed_at)
+    app = start(write_config(tmp_path), database_url, clock)
+    app.pipeline.ingest(RISE, clock.now())
+    slow = dispatcher(app, "node-a")
+    claims = slow._claim(clock.now(), batch=10)  # attempt 1, whose send hangs
+    clock.advance(app.config.settings.delivery.claim_timeout)
+    assert dispatcher(app, "node-b").deliver_due(clock.now()) == 2  # attempt 2: delivered
+    for claim in claims:  # attempt 1's send finally fails: too late to decide anything
+        slow._record(claim, DeliveryResult(Outcome.RETRYABLE, "timed out at last"), clock.now())
+    assert statuses(app) == {"delivered": 2}
+    assert events(app, "page_retry") == []
+    with app.db.sessions() as s:
+        late = s.scalars(select(DeliveryRow.outcome).where(DeliveryRow.node == "node-a")).all()
+    assert late == ["retryable", "retryable"]  # every attempt stays on record

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ class Dispatcher:
         self.pause = pause  # a lane worker waits for its send's start (Lane.pace), real time
         self._lanes: dict[str, Lane] = {}
         self._waiting: float | None = None
+        # outcomes of sends made while the database was away: recorded when it is back, before
+        # anything is claimed (a send is never made twice because its outcome waited)
+        self._kept: list[tuple[_Claim, DeliveryResult, datetime]] = []
+        self._kept_lock = threading.Lock()
 
     def lane(self, channel: str) -> Lane | None:
         notifier = self.notifiers.get(channel)
@@ -102,6 +107,7 @@ class Dispatcher:
     def deliver_due(self, now: datetime, batch: int = 200) -> int:
         """Send every page due at `now` that the lanes admit, in this thread; returns how many
         sends were made (a digest counts once)."""
+        self.record_kept()
         sends = 0
         while claims := self._claim(now, batch):
             for claim in claims:
@@ -112,6 +118,7 @@ class Dispatcher:
     def dispatch(self, now: datetime, clock: Callable[[], datetime], batch: int = 200) -> int:
         """Claim what the lanes admit now and hand each send to its lane's workers; each
         records its outcome when done (at `clock()`). Returns the sends handed over."""
+        self.record_kept()
         claims = self._claim(now, batch)
         for claim in claims:
             lane = self.lane(claim.channel)
@@ -299,7 +306,28 @@ class Dispatcher:
         finally:
             if lane is not None:
                 lane.finished(1)
-        self._record(claim, result, now if now is not None else clock() if clock else _never())
+        at = now if now is not None else clock() if clock else _never()
+        try:
+            self._record(claim, result, at)
+        except SQLAlchemyError:  # the database went away: kept for when it is back
+            with self._kept_lock:
+                self._kept.append((claim, result, at))
+            raise
+
+    def record_kept(self) -> None:
+        """Record the outcomes kept while the database was away, oldest first; SQLAlchemyError
+        (what is left stays kept) while it still is."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for i, (claim, result, at) in enumerate(kept):
+            try:
+                self._record(claim, result, at)
+            except SQLAlchemyError:
+                with self._kept_lock:
+                    self._kept[:0] = kept[i:]
+                raise
+            log.info("page(s) %s: outcome %s recorded after the database came back",
+                     [p for p, *_ in claim.pages], result.outcome.value)  # fmt: skip
 
     def _record(self, claim: _Claim, result: DeliveryResult, now: datetime) -> None:
         d = self.delivery
@@ -319,6 +347,8 @@ class Dispatcher:
                 delivery.outcome = result.outcome.value
                 delivery.detail = result.detail or None
                 delivery.provider_id = result.provider_id
+                if page.attempts != attempt:  # claimed again since (this claim had expired):
+                    continue  # the later attempt decides what becomes of the page
                 page.claimed_at = None
                 page.claimed_by = None
                 outcome = result.outcome
