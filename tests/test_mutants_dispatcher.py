@@ -9,6 +9,7 @@ Written for mutants that survived the rest of the suite (tests/README.md)."""
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import threading
 import time
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -580,3 +581,162 @@ def test_sends_under_a_one_a_second_limit_start_a_second_apart(db: Database) -> 
     d._deliver_in_lane(third, clock)  # long after: no wait
     assert pauses == [pytest.approx(0.6)]
     assert [m.person for m in channel.sent] == ["sun.hao", "zhou.min", "li.ming"]
+
+
+# -- what the channel is given, and what the log says ---------------------------------------------
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The dispatcher's log lines, as an operator reads them."""
+    return [r.getMessage() for r in caplog.records if r.name == "floodwatch.notify.dispatcher"]
+
+
+def test_the_channel_is_given_the_page_as_written(db: Database) -> None:
+    alert = an_alert(db)
+    [page] = write(db, "sun.hao", alert=alert, address="+8613800000001")
+    with db.transaction() as s:
+        s.execute(update(PageRow).values(reply_code=3, language="en"))
+    channel = Channel()
+    dispatcher(db, channel).deliver_due(T0)
+    key = pages(db)[page].idempotency_key
+    assert channel.sent == [
+        Message(page, key, "sun.hao", "+8613800000001", "en", "黄色预警", "to sun.hao", alert, 3)
+    ]
+
+
+def test_taking_over_an_expired_claim_names_the_node_that_had_it(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    [page] = write(db, "sun.hao")
+    assert len(dispatcher(db, Channel())._claim(T0, batch=10)) == 1  # node-a, then it died
+    write(db, "zhou.min")  # a fresh page in the same claim: no takeover
+    other = Dispatcher(db, {"file": Channel()}, DELIVERY, "node-b")
+    assert other.deliver_due(T0 + DELIVERY.claim_timeout) == 2
+    assert logged(caplog) == [f"page #{page}: claim by node-a expired; sending again"]
+
+
+def test_a_digest_is_logged_with_how_many_pages_it_carries(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="floodwatch.notify.dispatcher")
+    write(db, "sun.hao", "zhou.min", "li.ming", "wang.fang")
+    robot = Robot(limits=RateLimits(notifier=Limit(rate=2, per=60)))
+    assert dispatcher(db, robot, timer=Ticks()).deliver_due(T0) == 2
+    assert logged(caplog) == ["3 pages for file folded into one digest"]
+
+
+def test_a_crashing_notifier_is_logged_with_its_traceback(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    bug = RuntimeError("bug in a plug-in")
+    [page] = write(db, "sun.hao")
+    dispatcher(db, Channel({"sun.hao": bug})).deliver_due(T0)
+    crash = next(r for r in caplog.records if "crashed" in r.getMessage())
+    assert crash.getMessage() == f"notifier file crashed on page #{page}"
+    assert crash.exc_info is not None and crash.exc_info[1] is bug
+    [d] = deliveries(db)
+    assert (d.outcome, d.detail) == ("unknown", f"notifier crashed: {bug!r}")
+
+
+def test_a_failure_is_logged_with_its_detail_and_the_providers_code(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    alert = an_alert(db)
+    first, second = write(db, "+8613800000001", "sun.hao", alert=alert)
+    answers: dict[str, Outcome | DeliveryResult | Exception] = {
+        "+8613800000001": DeliveryResult(Outcome.PERMANENT, "invalid number", provider_code="21211"),
+        "sun.hao": DeliveryResult(Outcome.PERMANENT, "no such mailbox"),
+    }  # fmt: skip
+    dispatcher(db, Channel(answers)).deliver_due(T0)
+    assert logged(caplog) == [
+        f"page #{first} to +86138****0001 via file: permanent (invalid number, code 21211)",
+        f"page #{second} to sun.hao via file: permanent (no such mailbox)",
+    ]
+    with db.sessions() as s:
+        events = s.scalars(select(EventRow).where(EventRow.type == "page_failed")).all()
+        assert [(e.alert_id, e.data["page"]) for e in events] == [(alert, first), (alert, second)]
+
+
+def test_an_outcome_kept_while_the_database_was_away_is_recorded_when_it_is_back(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="floodwatch.notify.dispatcher")
+    [page] = write(db, "sun.hao")
+    away = [DISK]
+
+    def failed(session: Session, row: PageRow, now: datetime) -> int:
+        if away:
+            raise away.pop()
+        return 0
+
+    channel = Channel({"sun.hao": Outcome.PERMANENT})
+    d = dispatcher(db, channel, failed=failed)
+    with pytest.raises(OperationalError):
+        d.deliver_due(T0)
+    assert status(db) == {"sun.hao": "sending"}
+    caplog.clear()
+    assert d.deliver_due(T0 + timedelta(minutes=1)) == 0  # recorded first, not sent again
+    assert len(channel.sent) == 1 and status(db) == {"sun.hao": "failed"}
+    assert [(x.outcome, x.finished_at) for x in deliveries(db)] == [("permanent", T0)]
+    assert logged(caplog) == [
+        f"page #{page} to sun.hao via file: permanent (scripted permanent)",
+        f"page(s) [{page}]: outcome permanent recorded after the database came back",
+    ]
+
+
+def a_digest(db: Database, robot: Robot) -> tuple[Dispatcher, list[int], Any]:
+    """Two pages claimed as one digest (room for one send now); the claim, not yet sent."""
+    ids = write(db, "sun.hao", "zhou.min")
+    d = dispatcher(db, robot, timer=Ticks())
+    [claim] = d._claim(T0, batch=10)
+    assert [p for p, *_ in claim.pages] == ids
+    return d, ids, claim
+
+
+def test_a_digest_page_whose_rows_are_gone_does_not_stop_the_others_record(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    d, (first, second), claim = a_digest(db, Robot(limits=RateLimits(notifier=Limit(1, 60))))
+    with db.transaction() as s:  # a hand-edited database
+        s.delete(s.scalars(select(DeliveryRow).where(DeliveryRow.page_id == first)).one())
+    d._deliver(claim, lambda: T0)
+    assert pages(db)[second].status == "delivered"
+    assert logged(caplog) == [f"page #{first}: its rows are gone; outcome delivered not recorded"]
+
+
+def test_a_digest_page_claimed_again_since_is_left_to_the_later_attempt(db: Database) -> None:
+    d, (first, second), claim = a_digest(db, Robot(limits=RateLimits(notifier=Limit(1, 60))))
+    with db.transaction() as s:  # the claim expired and another node took the first page
+        s.execute(update(PageRow).where(PageRow.id == first).values(attempts=2))
+    d._deliver(claim, lambda: T0)
+    assert (pages(db)[first].status, pages(db)[second].status) == ("sending", "delivered")
+    assert {x.outcome for x in deliveries(db)} == {"delivered"}  # both attempts on record
+
+
+@pytest.mark.parametrize("outcome", [Outcome.PERMANENT, Outcome.UNKNOWN])
+def test_pages_written_by_any_page_of_a_digest_wake_the_dispatcher(
+    db: Database, outcome: Outcome
+) -> None:
+    # the first page's hook writes a page (the next contact), the second's writes none
+    write(db, "sun.hao", "zhou.min")
+    wrote = iter([1, 0])
+    written: list[int] = []
+    hook: dict[str, Any] = {
+        "failed" if outcome is Outcome.PERMANENT else "unknown": lambda s, p, now: next(wrote)
+    }
+    robot = Robot({"sun.hao": outcome}, limits=RateLimits(notifier=Limit(1, 60)))
+    d = Dispatcher(
+        db, {"file": robot}, DELIVERY, "node-a", timer=Ticks(), written=lambda: written.append(1),
+        **hook,
+    )  # fmt: skip
+    assert d.deliver_due(T0) == 1
+    assert set(status(db).values()) == {"failed" if outcome is Outcome.PERMANENT else "unknown"}
+    assert written == [1]
+
+
+def test_a_finished_send_gives_its_slot_back(db: Database) -> None:
+    write(db, "sun.hao")
+    d = dispatcher(db, Channel(capabilities=Capabilities(concurrency=1)))
+    assert d.deliver_due(T0) == 1
+    lane = d.lane("file")
+    assert lane is not None and lane.free_slots() == 1

@@ -313,7 +313,7 @@ def test_an_outcome_the_database_could_not_take_is_recorded_when_it_is_back_not_
         proxy.down()
         for claim in claims:
             with pytest.raises(SQLAlchemyError):
-                d._deliver(claim, clock.now())  # sent; its record fails
+                d._deliver(claim, clock.now)  # sent; its record fails
         assert len(pages_in(tmp_path / "pages.jsonl")) == 2
         with pytest.raises(SQLAlchemyError):
             d.deliver_due(clock.now())  # still away: the outcomes stay kept

@@ -111,7 +111,7 @@ class Dispatcher:
         sends = 0
         while claims := self._claim(now, batch):
             for claim in claims:
-                self._deliver(claim, now)
+                self._deliver(claim, lambda: now)
             sends += len(claims)
         return sends
 
@@ -123,7 +123,7 @@ class Dispatcher:
         for claim in claims:
             lane = self.lane(claim.channel)
             if lane is None:
-                self._deliver(claim, now)
+                self._deliver(claim, lambda: now)
                 continue
             lane.executor().submit(self._deliver_in_lane, claim, clock)
         return len(claims)
@@ -136,7 +136,7 @@ class Dispatcher:
             wait = lane.pace(claim.sender, self.timer()) if lane is not None else 0.0
             if wait > 0:
                 self.pause(wait)
-            self._deliver(claim, None, clock)
+            self._deliver(claim, clock)
         except SQLAlchemyError as exc:
             if self.db_error is not None:
                 self.db_error(exc)
@@ -284,9 +284,8 @@ class Dispatcher:
 
     # -- one send ------------------------------------------------------------------------------
 
-    def _deliver(
-        self, claim: _Claim, now: datetime | None, clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def _deliver(self, claim: _Claim, clock: Callable[[], datetime]) -> None:
+        """Send one claim and record its outcome at `clock()` (when the outcome came in)."""
         lane = self.lane(claim.channel)
         notifier = self.notifiers.get(claim.channel)
         try:
@@ -306,7 +305,7 @@ class Dispatcher:
         finally:
             if lane is not None:
                 lane.finished(1)
-        at = now if now is not None else clock() if clock else _never()
+        at = clock()
         try:
             self._record(claim, result, at)
         except SQLAlchemyError:  # the database went away: kept for when it is back
@@ -405,7 +404,3 @@ def _message(page: PageRow) -> Message:
 
 def _masked(who: str) -> str:
     return mask_phone(who) if who.startswith("+") else who
-
-
-def _never() -> datetime:
-    raise RuntimeError("a send recorded without a time")
