@@ -33,7 +33,8 @@ dispatcher)
 alerts)
     modules=('floodwatch/alerts/*')
     tests=(tests/test_escalation.py tests/test_lifecycle.py tests/test_mutants_lifecycle.py
-        tests/test_mutants_official.py tests/test_mutants_orphans.py)
+        tests/test_mutants_official.py tests/test_mutants_orphans.py
+        tests/test_library_errors_i18n.py)
     ;;
 rules)
     modules=('floodwatch/rules/*')

@@ -153,3 +153,18 @@ def test_the_environment_agencys_ended_and_active_warnings(
         (Transition.CLEARED, "122WAC956", None, "blue"),
         (Transition.OPENED, "054WATBT2", "yellow", None),
     ]
+
+
+def test_a_warnings_rule_id_is_stable_from_one_release_to_the_next() -> None:
+    # stored alerts name it: a release that spelled it otherwise would orphan every open one
+    assert rule_id_for("NWS-IDP-PROD-3965873-3369046") == "official:b46b43a1c8ca3beb"
+
+
+def test_a_cancel_ends_the_warning_even_where_the_source_leaves_it_in_force(
+    watch: OfficialWarning,
+) -> None:
+    cancel = replace(watch, id="NWS-CANCEL", references=(EARLIER,), msg_type="Cancel")
+    assert cancel.in_force  # as a source that marks only expiry would give it
+    rule = rule_id_for(EARLIER)
+    got = decide("nws", [cancel], opened_at("orange", EARLIER), DEFAULT_LEVELS, NOW)
+    assert got == [change(Transition.CLEARED, rule, cancel, None, "orange")]

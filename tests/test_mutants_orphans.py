@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from floodwatch.alerts.official import rule_id_for
 from floodwatch.alerts.orphans import Configured, orphaned
 
-WARNING_RULE = rule_id_for("NWS-IDP-PROD-3965873-3369046")
-CONFIGURED = Configured.of(
-    rules=[("01589025", "patapsco-stage")], silent_watch=["01589025"], feeds=["nws"],
-    policies=["default"],
-)  # fmt: skip
+WARNING_RULE = "official:b46b43a1c8ca3beb"  # rule_id_for("NWS-IDP-PROD-3965873-3369046")
+
+
+def configured() -> Configured:
+    """Built in each test, not at import (where a mutant of `of` would not be switched on)."""
+    return Configured.of(
+        rules=[("01589025", "patapsco-stage")], silent_watch=["01589025"], feeds=["nws"],
+        policies=["default"],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -29,9 +32,14 @@ CONFIGURED = Configured.of(
         ("silence", "01589025", "silence:01589025", "default", None),
         ("official", "nws", WARNING_RULE, "river",
          "escalation policy 'river' is no longer in the config"),
+        # a handover record's and a drill's alert have no config behind them but their policy
+        ("handover", "duty", "handover:2018-05-27", "default", None),
+        ("drill", "01589025", "drill:1", "default", None),
+        ("drill", "01589025", "drill:1", "river",
+         "escalation policy 'river' is no longer in the config"),
     ],
 )  # fmt: skip
 def test_an_alert_is_orphaned_only_when_its_own_source_is_gone(
     rule_type: str, station: str, rule_id: str, policy: str, why: str | None
 ) -> None:
-    assert orphaned(rule_type, station, rule_id, policy, CONFIGURED) == why
+    assert orphaned(rule_type, station, rule_id, policy, configured()) == why

@@ -7,7 +7,7 @@ advances every due alert, so restarts, clock jumps and several nodes behave the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from floodwatch.config import EscalationPolicy, EscalationStep
 
@@ -42,7 +42,3 @@ def steps_so_far(policy: EscalationPolicy, step: int) -> list[EscalationStep]:
     """The steps reached up to and including `step`: who has been told of the alert."""
     return list(policy.steps[: step + 1])
 
-
-def waited(policy: EscalationPolicy, step: int) -> timedelta:
-    """How long the alert has gone unacknowledged when `step` is paged."""
-    return sum((s.after for s in policy.steps[1 : step + 1]), timedelta(0))

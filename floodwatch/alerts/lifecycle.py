@@ -110,7 +110,8 @@ class AlertLifecycle:
         ).one_or_none()
         if c.transition is Transition.OPENED or alert is None:
             if alert is not None or c.level is None:
-                log.error("rule %s: %s with alert %s open; ignored", c.rule_id, c.transition, alert)
+                log.error("rule %s: %s %s; ignored", c.rule_id, c.transition.value,
+                          f"while alert #{alert.id} is open" if alert else "without a level")  # fmt: skip
                 return 0
             name = self.policy_for(c.level, c.policy)
             policy = self._policy(name)
@@ -138,7 +139,7 @@ class AlertLifecycle:
             alert.cleared_at = now
             alert.next_escalation_at = None
         elif c.level is None:
-            log.error("rule %s: %s without a level; ignored", c.rule_id, c.transition)
+            log.error("rule %s: %s without a level; ignored", c.rule_id, c.transition.value)
             return 0
         else:
             alert.level = c.level
