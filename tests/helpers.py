@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +140,35 @@ def expected_problems(path: Path) -> list[str]:
     ]
 
 
-def demo_readings(parameter: str = "stage") -> list[Reading]:
+def demo_readings(parameter: str = "stage", until: datetime | None = None) -> list[Reading]:
     from floodwatch.feeds.csv import parse_floodwatch_csv
 
     parsed = parse_floodwatch_csv(DEMO_READINGS.read_text(encoding="utf-8"), str(DEMO_READINGS))
     assert not parsed.problems
-    return [r for r in parsed.readings if r.parameter == parameter]
+    return [
+        r for r in parsed.readings
+        if r.parameter == parameter and (until is None or r.observed_at <= until)
+    ]  # fmt: skip
+
+
+# The flood's day: the demo file up to 45 minutes after the gauge's alert clears (18:00 on
+# 28 May in the office's zone). The three quiet days after it add nothing to a replay but the
+# reminders, every 30 minutes, that the villages' warnings stand (four fifths of its events), so
+# the replay tests read this day only.
+FLOOD_DAY_END = datetime(2018, 5, 28, 10, 0, tzinfo=UTC)
+
+
+def flood_day_readings() -> list[Reading]:
+    return demo_readings(until=FLOOD_DAY_END)
+
+
+def flood_day_csv(directory: Path) -> Path:
+    """The demo file's flood day as a readings file of its own (for `replay --readings`)."""
+    header, *rows = DEMO_READINGS.read_text(encoding="utf-8").splitlines(keepends=True)
+    path = directory / "flood-day.csv"
+    kept = [r for r in rows if datetime.fromisoformat(r.rsplit(",", 1)[1].strip()) <= FLOOD_DAY_END]
+    path.write_text(header + "".join(kept), encoding="utf-8")
+    return path
 
 
 # The South Platte file gives local times without a zone; NWISWeb serves Colorado in MDT in

@@ -13,11 +13,11 @@ from floodwatch.clock import SimulatedClock
 
 from .conftest import LocalHTTPServer
 from .helpers import (
-    DEMO_READINGS,
     FLOODWATCH,
     ROOT,
     demo_readings,
     english_environ,
+    flood_day_csv,
     fw,
     write_config,
 )
@@ -93,7 +93,8 @@ def test_plugins_lists_the_built_ins() -> None:
 
 def test_replay_text_output_and_a_bad_readings_file(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    result = fw("replay", "--readings", str(DEMO_READINGS), "--ack", "leader@+25m", cwd=root)
+    day = flood_day_csv(tmp_path)
+    result = fw("replay", "--readings", str(day), "--ack", "leader@+25m", cwd=root)
     assert result.returncode == 0, result.stderr
     assert "acknowledged  #1" in result.stdout and "by wang.fang" in result.stdout
     bad = tmp_path / "bad.csv"

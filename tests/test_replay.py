@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from floodwatch.events import COMMON, EVENT_TYPES
 from floodwatch.replay import AckSpec, replay
 
-from .helpers import DEMO_CONFIG, DEMO_READINGS, demo_readings, fw
+from .helpers import DEMO_CONFIG, flood_day_csv, flood_day_readings, fw
 
 LIFECYCLE = {"opened", "raised", "lowered", "cleared", "escalated", "acknowledged"}
 
@@ -35,10 +36,10 @@ OFFICERS = [("paged", "officer", "yellow")] * 2
 
 @cache
 def leader_answers() -> tuple[dict[str, Any], ...]:
-    """The demo flood replayed with the leader answering 25 minutes after each alert opens: a
+    """The demo flood's day replayed with the leader answering 25 minutes after each alert opens: a
     replay is deterministic, so the tests that read this one share it (per worker process)
     instead of each running the whole flood again."""
-    return tuple(replay(DEMO_CONFIG, demo_readings(), [AckSpec.parse("leader@+25m")]))
+    return tuple(replay(DEMO_CONFIG, flood_day_readings(), [AckSpec.parse("leader@+25m")]))
 
 
 def test_shipped_flood_with_the_leader_answering_after_25_minutes() -> None:
@@ -67,7 +68,7 @@ def test_shipped_flood_with_the_leader_answering_after_25_minutes() -> None:
 
 
 def test_without_an_answer_the_leader_is_called_again_until_the_water_falls() -> None:
-    events = replay(DEMO_CONFIG, demo_readings())
+    events = replay(DEMO_CONFIG, flood_day_readings())
     escalations = [e for e in events if e["type"] == "escalated"]
     # first at +15 min (step 1), then every hour (repeat_every: 1h) until the alert clears
     assert escalations[0]["at"] == "2018-05-28T04:45:00+08:00"
@@ -90,7 +91,7 @@ def test_events_are_in_time_order_and_every_page_is_accounted_for() -> None:
 
 def test_an_absolute_acknowledgement_by_a_person() -> None:
     events = replay(
-        DEMO_CONFIG, demo_readings(), [AckSpec.parse("sun.hao@2018-05-27T15:40:00-05:00")]
+        DEMO_CONFIG, flood_day_readings(), [AckSpec.parse("sun.hao@2018-05-27T15:40:00-05:00")]
     )
     ack = [e for e in events if e["type"] == "acknowledged" and e["station"] == "01589025"]
     assert [(a["by"], a["at"]) for a in ack] == [("sun.hao", "2018-05-28T04:40:00+08:00")]
@@ -108,17 +109,17 @@ def test_bad_ack_specs_are_refused(text: str) -> None:
         AckSpec.parse(text)
 
 
-def test_replay_json_through_the_command() -> None:
-    result = fw("replay", "--config", str(DEMO_CONFIG),
-                "--readings", str(DEMO_READINGS), "--json", "--ack", "leader@+25m")  # fmt: skip
+def test_replay_json_through_the_command(tmp_path: Path) -> None:
+    result = fw("replay", "--config", str(DEMO_CONFIG), "--readings", str(flood_day_csv(tmp_path)),
+                "--json", "--ack", "leader@+25m")  # fmt: skip
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert story(events) == story(list(leader_answers()))
     assert events[0]["type"] == "opened"
 
 
-def test_replay_refuses_an_unknown_acknowledger() -> None:
-    result = fw("replay", "--readings", str(DEMO_READINGS),
+def test_replay_refuses_an_unknown_acknowledger(tmp_path: Path) -> None:
+    result = fw("replay", "--readings", str(flood_day_csv(tmp_path)),
                 "--config", str(DEMO_CONFIG), "--ack", "nobody@+5m")  # fmt: skip
     assert result.returncode == 2
     assert "nobody" in result.stderr
