@@ -11,11 +11,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from floodwatch.app import App, build_app
+from floodwatch.clock import SimulatedClock
 from floodwatch.readings import Reading
 from floodwatch.rules.engine import ForecastEvaluator, Stored
 from floodwatch.rules.threshold import Crossing, Ladder
+from floodwatch.store.models import EventRow
 
+from .helpers import demo_readings, write_config
 from .test_rainfall import TORONTO
 
 H = timedelta(hours=1)
@@ -83,3 +88,37 @@ def test_the_window_is_named_in_hours(fixtures_dir: Path, window: timedelta, lab
     now = datetime(2026, 3, 7, 0, 30, tzinfo=TORONTO)
     _, [opened] = evaluator(window).evaluate(Stored(), forecast(fixtures_dir), now)
     assert opened.detail["window"] == label
+
+
+def test_the_flood_read_one_poll_at_a_time_decides_as_in_one_batch(tmp_path: Path) -> None:
+    # between polls a rule's state lives in the database: the level, and since when the water
+    # has been below it (the hold), must come back from there as they were left
+    flood = demo_readings()
+
+    def changes(app: App) -> list[tuple[str, str | None, str | None, str]]:
+        with app.db.sessions() as s:
+            rows = s.scalars(
+                select(EventRow)
+                .where(EventRow.type.in_(("opened", "raised", "lowered", "cleared")))
+                .order_by(EventRow.id)
+            )
+            return [(e.type, e.level, e.data["from"], e.data["observed_at"]) for e in rows]
+
+    def app_in(directory: Path) -> App:
+        directory.mkdir()
+        app = build_app(write_config(directory), clock=SimulatedClock(flood[0].observed_at))
+        app.db.upgrade()
+        return app
+
+    batch, polled = app_in(tmp_path / "batch"), app_in(tmp_path / "polled")
+    batch.pipeline.ingest(flood, flood[-1].observed_at)
+    for r in flood:
+        polled.pipeline.ingest([r], r.observed_at)
+    assert changes(polled) == changes(batch)
+    assert changes(batch) == [
+        ("opened", "yellow", None, "2018-05-27T20:30:00+00:00"),
+        ("raised", "orange", "yellow", "2018-05-27T20:52:00+00:00"),
+        ("lowered", "yellow", "orange", "2018-05-28T00:00:00+00:00"),
+        ("lowered", "blue", "yellow", "2018-05-28T01:30:00+00:00"),
+        ("cleared", None, "blue", "2018-05-28T09:15:00+00:00"),
+    ]
