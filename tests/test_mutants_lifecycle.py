@@ -145,7 +145,7 @@ def test_an_acknowledgement_names_the_alert_its_station_and_level(
 
 
 def test_a_retirement_names_the_alert_its_station_level_and_rule(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = opened(tmp_path, database_url)
     alert = the_alert(before)
@@ -161,6 +161,10 @@ def test_a_retirement_names_the_alert_its_station_level_and_rule(
         "rule": "patapsco-stage",
         "reason": "rule 'patapsco-stage' for station '01589025' is no longer in the config",
     }
+    assert lifecycle_log(caplog) == [
+        f"alert #{alert.id} retired: rule 'patapsco-stage' for station '01589025' is no longer "
+        "in the config"
+    ]
 
 
 def test_a_leader_clearing_an_alert_closes_it_tells_those_paged_and_starts_its_rule_again(
@@ -315,6 +319,11 @@ def test_a_rise_to_a_level_with_a_policy_of_its_own_starts_it_and_tells_those_to
     assert app.lifecycle.escalate(RAISED_AT + timedelta(minutes=5)) == 1
     assert app.lifecycle.escalate(RAISED_AT + timedelta(minutes=15)) == 1
     assert paged_at_steps(app)[6:] == [("wang.fang", "leader", 1), ("li.ming", "named", 2)]
+    assert [(e.alert_id, e.station, e.level, e.data) for e in events(app, "escalated")] == [
+        (alert.id, STATION, "yellow", {"step": 1, "repeat": False, "by": None}),
+        (alert.id, STATION, "orange", {"step": 1, "repeat": False, "by": None}),
+        (alert.id, STATION, "orange", {"step": 2, "repeat": False, "by": None}),
+    ]
     assert the_alert(app).next_escalation_at == RAISED_AT + timedelta(minutes=25)
 
 
