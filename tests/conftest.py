@@ -50,6 +50,19 @@ def _stop_services() -> Iterator[None]:
         BUILT.pop().stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_passwords() -> None:
+    """Passwords hashed with argon2id at its lowest cost (one pass over 8 KiB) in this process:
+    the library's RFC 9106 parameters take 0.15 s a hash or a check, and the console's tests
+    sign people in thousands of times. The service's own parameters are checked by
+    test_console_login.py; a `floodwatch` started as a process of its own keeps them."""
+    from argon2 import PasswordHasher
+
+    from floodwatch import users
+
+    users.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The real recorded payloads in ../shared/fixtures."""

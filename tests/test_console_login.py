@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import Type
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from floodwatch import users
-from floodwatch.store.models import RevokedSessionRow
+from floodwatch.store.models import RevokedSessionRow, UserRow
 from floodwatch.web.sessions import COOKIE, LOGIN_CSRF, MAX_AGE, Sessions, web_key
 
 from .console_support import ADMIN, OFFICER, OTHER_OFFICER, PASSWORD, Desk, csrf_of, demo_desk
@@ -221,3 +222,24 @@ def test_a_sign_in_goes_back_only_to_a_page_of_the_console(desk: Desk) -> None:
                             "next": target}, follow_redirects=False,
         )  # fmt: skip
         assert (answer.status_code, answer.headers["location"]) == (303, lands)
+
+
+def test_the_service_hashes_with_argon2id_at_rfc_9106_cost_and_upgrades_a_cheaper_hash(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the suite hashes cheaply (conftest.py); the service's own hasher, and what it does with a
+    # password stored at a lower cost: the next sign-in stores it again at the service's cost
+    strong = users.SERVICE_HASHER
+    assert (strong.type, strong.time_cost, strong.memory_cost, strong.parallelism) == (
+        Type.ID, 3, 65536, 4,
+    )  # fmt: skip
+    with desk.app.db.sessions() as s:
+        cheap = s.get(UserRow, OFFICER)
+        assert cheap is not None and cheap.password_hash.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    monkeypatch.setattr(users, "_HASHER", strong)
+    desk.sign_in(OFFICER)
+    with desk.app.db.sessions() as s:
+        row = s.get(UserRow, OFFICER)
+        assert row is not None and row.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        assert row.generation == cheap.generation  # the same password, not a new one
+    assert users.verify(desk.app.db, OFFICER, PASSWORD) == cheap.generation

@@ -41,4 +41,3 @@ def advance(policy: EscalationPolicy, step: int, now: datetime) -> Advance:
 def steps_so_far(policy: EscalationPolicy, step: int) -> list[EscalationStep]:
     """The steps reached up to and including `step`: who has been told of the alert."""
     return list(policy.steps[: step + 1])
-

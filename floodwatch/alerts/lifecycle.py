@@ -110,8 +110,8 @@ class AlertLifecycle:
         ).one_or_none()
         if c.transition is Transition.OPENED or alert is None:
             if alert is not None or c.level is None:
-                log.error("rule %s: %s %s; ignored", c.rule_id, c.transition.value,
-                          f"while alert #{alert.id} is open" if alert else "without a level")  # fmt: skip
+                why = f"while alert #{alert.id} is open" if alert else "without a level"
+                log.error("rule %s: %s %s; ignored", c.rule_id, c.transition.value, why)
                 return 0
             name = self.policy_for(c.level, c.policy)
             policy = self._policy(name)
