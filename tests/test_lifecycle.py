@@ -83,6 +83,17 @@ def test_a_rise_after_an_acknowledgement_needs_a_fresh_one(
         None, None, None,
     )  # fmt: skip
     assert raised.next_escalation_at == clock.now() + timedelta(minutes=15)
+    # the officer who took the yellow alert on takes the orange one on too (he answered this
+    # step before the rise: that answer does not stand for the higher level, nor bar a new one)
+    again = clock.now() + timedelta(minutes=1)
+    app.lifecycle.acknowledge(alert.id, "sun.hao", "sms", again)
+    retaken = the_alert(app)
+    assert (retaken.acknowledged_by, retaken.acknowledged_at, retaken.next_escalation_at) == (
+        "sun.hao", again, None,
+    )  # fmt: skip
+    assert [(e.data["by"], e.data["via"]) for e in events(app, "acknowledged")] == [
+        ("sun.hao", "cli"), ("sun.hao", "sms"),
+    ]  # fmt: skip
 
 
 def test_an_unknown_acknowledgement_path_is_refused(tmp_path: Path, database_url: str) -> None:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
@@ -346,11 +346,19 @@ class AlertLifecycle:
                 )  # fmt: skip
             steps = self._policy(alert.policy).steps
             step = steps[min(alert.escalation_step, len(steps) - 1)]  # a shorter policy now
+            # answers and pages count from the alert's opening or its latest rise: a higher
+            # level needs fresh answers, from those who answered the lower one too
+            since = session.scalar(
+                select(func.max(EventRow.at)).where(
+                    EventRow.alert_id == alert.id, EventRow.type.in_((Opened.type, Raised.type))
+                )
+            )
             answered = set(
                 session.scalars(
                     select(AcknowledgementRow.person).where(
                         AcknowledgementRow.alert_id == alert.id,
                         AcknowledgementRow.step == alert.escalation_step,
+                        AcknowledgementRow.at >= since if since else true(),
                     )
                 )
             )
@@ -365,7 +373,9 @@ class AlertLifecycle:
                 paged = set(
                     session.scalars(
                         select(PageRow.person).where(
-                            PageRow.alert_id == alert.id, PageRow.step == alert.escalation_step
+                            PageRow.alert_id == alert.id,
+                            PageRow.step == alert.escalation_step,
+                            PageRow.created_at >= since if since else true(),
                         )
                     )
                 )

@@ -225,10 +225,13 @@ class ReplyCodeRow(Base):
 
 class AcknowledgementRow(Base):
     """Each person's answer to an alert, whatever the path (an alert whose policy step says
-    `ack: all` is acknowledged when everyone paged in the step has answered)."""
+    `ack: all` is acknowledged when everyone paged in the step has answered). A person answers
+    a step once per rise: after the alert rose, the same step may be answered again."""
 
     __tablename__ = "acknowledgements"
-    __table_args__ = (UniqueConstraint("alert_id", "person", "step", name="uq_ack_person_step"),)
+    __table_args__ = (
+        UniqueConstraint("alert_id", "person", "step", "at", name="uq_ack_person_step_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
