@@ -4,7 +4,7 @@ channels, with which text. Nothing is sent here; the dispatcher delivers what is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypedDict
 
@@ -32,11 +32,13 @@ NAMED = "named"  # the role a person paged by name (a step's `people`) is paged 
 @dataclass(frozen=True)
 class Recipient:
     """Whom to page and why: a person, the role they were paged in, and the channels to use
-    (None: every configured channel)."""
+    (None: every configured channel). `told`: paged only to be told of a change (someone an
+    earlier escalation step reached), not as one of the step being paged."""
 
     role: str | None
     person: Person
     channels: Sequence[str] | None = None
+    told: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ class Outbox:
     ) -> int:  # fmt: skip
         """Page everyone on duty in the steps' roles, and the people they name, about an alert
         event (`message`: the template, e.g. "opened", "escalated"); returns pages written.
-        `step` is the escalation step being paged (None: a change told to those paged so far).
+        `step` is the escalation step being paged, the last of `steps`: its pages carry it, and
+        the pages to the earlier steps' people (told so far, as when a rise starts a level's
+        own policy) carry none, so that an `ack: all` step waits only for its own people. None:
+        a change told to those paged so far.
 
         During a station's maintenance window nothing is paged: the event says so instead.
         """
@@ -92,7 +97,12 @@ class Outbox:
             record(session, now, PageSuppressed(**_common(about), cause=message, reason=window))
             return 0
         facts = self.facts(alert, message, event, now)
-        recipients = self.on_duty(session, self.roster.current, steps, now, about)
+        steps = list(steps)
+        roster = self.roster.current
+        recipients = [
+            *(replace(r, told=True) for r in self.on_duty(session, roster, steps[:-1], now, about)),
+            *self.on_duty(session, roster, steps[-1:], now, about),
+        ]
         return self.page(
             session, event, recipients, lambda lang: render(message, lang, facts), now, about,
             message, step,
@@ -107,6 +117,7 @@ class Outbox:
         installation = self._installation_id(session)
         count = 0
         seen: set[tuple[str, str]] = set()
+        in_step = {r.person.id for r in recipients if not r.told}
         for r in recipients:
             person = r.person
             for channel in r.channels or list(self.notifiers):
@@ -132,7 +143,8 @@ class Outbox:
                     alert_id=about.alert, event_id=event.id, person=person.id,
                     role=r.role, channel=channel, address=address,
                     language=person.language, subject=subject, body=body, status="pending",
-                    attempts=0, created_at=now, next_attempt_at=now, reply_code=code, step=step,
+                    attempts=0, created_at=now, next_attempt_at=now, reply_code=code,
+                    step=step if person.id in in_step else None,
                 )  # fmt: skip
                 _queue(session, page, now, about, cause)
                 count += 1
