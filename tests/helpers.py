@@ -197,3 +197,8 @@ def pages_in(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def log_lines(caplog: Any, logger: str) -> list[str]:
+    """What one module logged during the test (pytest's caplog), as an operator reads it."""
+    return [r.getMessage() for r in caplog.records if r.name == logger]

@@ -36,6 +36,8 @@ from floodwatch.roster.model import Person
 from floodwatch.store import Database
 from floodwatch.store.models import AlertRow, DeliveryRow, EventRow, PageRow
 
+from .helpers import log_lines
+
 T0 = datetime(2018, 5, 27, 19, 45, tzinfo=UTC)  # 15:45 EST, the demo flood's yellow alert
 KEYS = itertools.count(1)
 DELIVERY = Delivery(
@@ -587,8 +589,7 @@ def test_sends_under_a_one_a_second_limit_start_a_second_apart(db: Database) -> 
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The dispatcher's log lines, as an operator reads them."""
-    return [r.getMessage() for r in caplog.records if r.name == "floodwatch.notify.dispatcher"]
+    return log_lines(caplog, "floodwatch.notify.dispatcher")
 
 
 def test_the_channel_is_given_the_page_as_written(db: Database) -> None:

@@ -23,7 +23,7 @@ from floodwatch.clock import SimulatedClock
 from floodwatch.errors import FloodwatchError, NotFound
 from floodwatch.store.models import AlertRow, EventRow, PageRow, RuleStateRow
 
-from .helpers import DEMO_CONFIG, demo_readings, write_config
+from .helpers import DEMO_CONFIG, demo_readings, log_lines, write_config
 
 FLOOD = demo_readings()
 OPENED_AT = FLOOD[0].observed_at + timedelta(hours=15, minutes=30)  # 15:30 EST, yellow
@@ -280,7 +280,7 @@ def paged_at_steps(app: App) -> list[tuple[str, str | None, int | None]]:
 
 
 def lifecycle_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "floodwatch.alerts.lifecycle"]
+    return log_lines(caplog, "floodwatch.alerts.lifecycle")
 
 
 def test_a_rise_to_a_level_with_a_policy_of_its_own_starts_it_and_tells_those_told_so_far(

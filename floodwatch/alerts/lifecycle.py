@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from floodwatch.alerts import escalation
@@ -346,19 +346,22 @@ class AlertLifecycle:
                 )  # fmt: skip
             steps = self._policy(alert.policy).steps
             step = steps[min(alert.escalation_step, len(steps) - 1)]  # a shorter policy now
-            # answers and pages count from the alert's opening or its latest rise: a higher
+            # answers and pages count from the alert's latest rise, else its opening: a higher
             # level needs fresh answers, from those who answered the lower one too
-            since = session.scalar(
-                select(func.max(EventRow.at)).where(
-                    EventRow.alert_id == alert.id, EventRow.type.in_((Opened.type, Raised.type))
+            since = (
+                session.scalar(
+                    select(func.max(EventRow.at)).where(
+                        EventRow.alert_id == alert.id, EventRow.type == Raised.type
+                    )
                 )
+                or alert.opened_at
             )
             answered = set(
                 session.scalars(
                     select(AcknowledgementRow.person).where(
                         AcknowledgementRow.alert_id == alert.id,
                         AcknowledgementRow.step == alert.escalation_step,
-                        AcknowledgementRow.at >= since if since else true(),
+                        AcknowledgementRow.at >= since,
                     )
                 )
             )
@@ -375,7 +378,7 @@ class AlertLifecycle:
                         select(PageRow.person).where(
                             PageRow.alert_id == alert.id,
                             PageRow.step == alert.escalation_step,
-                            PageRow.created_at >= since if since else true(),
+                            PageRow.created_at >= since,
                         )
                     )
                 )
