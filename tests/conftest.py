@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -61,6 +62,46 @@ def _cheap_passwords() -> None:
     from floodwatch import users
 
     users.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sqlite_schema_from_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A new SQLite database starts as a copy of one the migrations built once per process.
+
+    `Database.upgrade` runs every migration (a tenth of a second on SQLite), and about a
+    thousand tests start from an empty file: in this process, `upgrade` on a SQLite file that
+    does not exist yet (or is empty) copies the file the real `upgrade` built, then gives the
+    copy an installation id of its own, as `upgrade` does. Any other call (a file with a
+    schema, PostgreSQL, a `floodwatch` started as a process of its own) runs the migrations;
+    test_storage.py checks that they build exactly the models, on both engines."""
+    from floodwatch.store import db as store_db
+
+    migrate = store_db.Database.upgrade
+    template = tmp_path_factory.mktemp("schema") / "head.db"
+    built = store_db.Database(f"sqlite:///{template}")
+    migrate(built)
+    with built.engine.begin() as conn:  # each copy gets its own id
+        conn.execute(
+            text("DELETE FROM service_state WHERE name = :name"), {"name": store_db.INSTALLATION}
+        )
+    built.dispose()
+    if Path(f"{template}-wal").exists():  # the last connection's close folds the log in
+        raise RuntimeError(f"{template}-wal is left over: the template is not one file")
+
+    def upgrade(self: store_db.Database) -> None:
+        file = self.file
+        if self.dialect != "sqlite" or file is None or (file.exists() and file.stat().st_size):
+            migrate(self)
+            return
+        self.engine.dispose()  # a connection opened on the empty file would not see the copy
+        file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, file)
+        with self.engine.begin() as conn:
+            store_db._installation(conn)  # noqa: SLF001 - as `upgrade` does
+
+    store_db.Database.upgrade = upgrade  # type: ignore[method-assign]
+    yield
+    store_db.Database.upgrade = migrate  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
