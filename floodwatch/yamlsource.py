@@ -279,8 +279,8 @@ class _Refused(Exception):
         self.message = message
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer counts nesting depth, values and alias expansion as it goes.
+class _Limited(yaml.composer.Composer):
+    """A composer that counts nesting depth, values and alias expansion as it goes.
 
     PyYAML composes an alias as a second reference to its anchor's node, so the node graph
     stays small; it is turning that graph into data that copies it for every reference. Each
@@ -288,8 +288,7 @@ class _Loader(yaml.SafeLoader):
     sum of the sizes of the nodes that aliases refer to is what building would copy.
     """
 
-    def __init__(self, text: str, max_values: int = MAX_VALUES) -> None:
-        super().__init__(text)
+    def _limits(self, max_values: int) -> None:
         self.max_values = max_values
         self.depth = 0
         self.composed = 0  # nodes composed (tests check that a refused bomb composed few)
@@ -297,12 +296,12 @@ class _Loader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
 
     def _next_mark(self) -> yaml.Mark | None:
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        event: yaml.Event = self.peek_event()  # type: ignore[attr-defined]
         mark: yaml.Mark | None = event.start_mark  # type: ignore[assignment]
         return mark
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
+        if self.check_event(yaml.AliasEvent):  # type: ignore[attr-defined]
             mark = self._next_mark()
             node = super().compose_node(parent, index)
             size = self._sizes.get(id(node))
@@ -351,16 +350,70 @@ class _Loader(yaml.SafeLoader):
         return node
 
 
+class _Loader(_Limited, yaml.SafeLoader):
+    """PyYAML's own reader, scanner and parser, in Python: what its errors say is what the
+    messages explain (`_syntax_problem`), so a file that fails is always read again here."""
+
+    def __init__(self, text: str, max_values: int = MAX_VALUES) -> None:
+        super().__init__(text)
+        self._limits(max_values)
+
+
+_Constructor = yaml.constructor.SafeConstructor  # what builds a file's scalars
+
+
+def _fast_loader() -> type[Any] | None:
+    """libyaml's scanner and parser (in C: five to ten times faster) under the same composer
+    and limits, where PyYAML was built with libyaml (its wheels are)."""
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        return None
+
+    class _FastLoader(_Limited, CParser,
+                      yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # fmt: skip
+        """The same nodes with the same marks as `_Loader`. Only used for a file that it reads
+        without error: any error is told by reading the file again with `_Loader`."""
+
+        def __init__(self, text: str, max_values: int = MAX_VALUES) -> None:
+            CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self._limits(max_values)
+
+    return _FastLoader
+
+
+_FastLoader = _fast_loader()
+
+
+def _compose(text: str, max_values: int) -> tuple[Any, yaml.Node | None]:
+    """The file's node tree, and the loader that composed it (it builds the scalars)."""
+    if _FastLoader is not None:
+        fast: Any = _FastLoader(text, max_values)
+        try:
+            return fast, fast.get_single_node()
+        except _Refused:
+            raise
+        except Exception:  # noqa: BLE001, S110 - told again, in PyYAML's words, below
+            pass
+        finally:
+            fast.dispose()
+    loader = _Loader(text, max_values)
+    try:
+        return loader, loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def loads(text: str, name: str, *, env: Mapping[str, str], limits: Limits = FILES) -> Document:
     """Parse YAML text named `name` (used in messages)."""
     if len(text) > limits.bytes:
         too_large = _too_large(len(text.encode("utf-8")), limits.bytes)
         raise ConfigError([Problem(name, 1, 1, "", too_large)])
-    loader: _Loader | None = None
     try:
-        # reads the text at once: an unprintable character stops it here
-        loader = _Loader(text, limits.values)
-        node = loader.get_single_node()
+        loader, node = _compose(text, limits.values)
     except _Refused as exc:
         line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (1, 1)
         raise ConfigError([Problem(name, line, col, "", exc.message)]) from None
@@ -371,9 +424,6 @@ def loads(text: str, name: str, *, env: Mapping[str, str], limits: Limits = FILE
     except yaml.YAMLError as exc:  # no other kind is raised by PyYAML's reader and parser
         message = _("YAML syntax error: {what}", what=str(exc))  # PyYAML's words: English
         raise ConfigError([Problem(name, 1, 1, "", message)]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
     doc = Document(name, None)
     problems: list[Problem] = []
     if node is None:
@@ -385,7 +435,7 @@ def loads(text: str, name: str, *, env: Mapping[str, str], limits: Limits = FILE
 
 
 def _build(
-    loader: _Loader, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem],
+    loader: _Constructor, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem],
     env: Mapping[str, str],
 ) -> Any:  # fmt: skip
     doc.marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -468,7 +518,7 @@ def _duplicates(
 
 
 def _scalar(
-    loader: _Loader, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
+    loader: _Constructor, node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
 ) -> Any:
     """Construct a scalar; an impossible value (a date like 2026-06-31, ``.nan``, a number of
     a thousand digits, an unknown ``!tag``) is a located problem."""

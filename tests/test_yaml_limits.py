@@ -23,6 +23,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +40,7 @@ from floodwatch.yamlsource import (
     MAX_VALUES,
 )
 
-from .helpers import TOWNSHIP_ROSTER, fw, write_config
+from .helpers import ROOT, TOWNSHIP_ROSTER, fw, write_config
 from .roster_support import SHANGHAI, local
 
 ENV: dict[str, str] = {}
@@ -80,12 +81,18 @@ def counting() -> Iterator[Work]:
             super().__init__(text, *limit)
             work.loaders.append(self)
 
+    class FastRecording(yamlsource._FastLoader):
+        def __init__(self, text: str, *limit: int) -> None:
+            super().__init__(text, *limit)
+            work.loaders.append(self)
+
     def counted(*args: Any, **kwargs: Any) -> Any:
         work.built += 1
         return build(*args, **kwargs)
 
     with (
         mock.patch.object(yamlsource, "_Loader", Recording),
+        mock.patch.object(yamlsource, "_FastLoader", FastRecording),
         mock.patch.object(yamlsource, "_build", counted),
     ):
         yield work
@@ -428,3 +435,71 @@ def test_paths_are_shown_as_given_but_normalised(tmp_path: Path) -> None:
     # an absolute path stays absolute
     ran = fw("check", "--config", f"{tmp_path}/config/./floodwatch.yaml", cwd=tmp_path)
     assert ran.stderr.splitlines()[0].startswith(f"{tmp_path}/config/floodwatch.yaml:1:1: ")
+
+
+def _tree(loader_class: Any, text: str) -> list[Any]:
+    """Every node of the file, in order: its kind, tag, value and where it starts and ends."""
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+    except yamlsource._Refused as refused:  # a limit: where, and why
+        assert refused.mark is not None
+        return [("refused", refused.mark.line, refused.mark.column, str(refused))]
+    finally:
+        loader.dispose()
+    out: list[Any] = []
+    if root is None:
+        return out
+
+    def walk(node: Any) -> None:
+        start, end = node.start_mark, node.end_mark
+        out.append((type(node).__name__, node.tag, start.line, start.column, end.line, end.column))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(key)
+                walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+        else:
+            out.append((node.value, node.style or None))  # plain: '' from libyaml, None
+
+    walk(root)
+    return out
+
+
+SHIPPED_YAML = sorted(
+    [*(ROOT / "config").glob("*.yaml"), *(ROOT / "rosters").glob("*.yaml"),
+     *(ROOT / "tests" / "rosters_bad").glob("*.yaml")]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SHIPPED_YAML, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_libyaml_reads_every_shipped_file_into_the_same_nodes_as_pyyaml(path: Path) -> None:
+    """The files are read with libyaml's parser (C) under floodwatch's composer; PyYAML's own
+    parser (Python) tells the errors. Where libyaml reads a file, the nodes, their values and
+    their places are PyYAML's; where it cannot, PyYAML cannot either."""
+    assert yamlsource._FastLoader is not None, "PyYAML was built without libyaml"
+    text = path.read_text(encoding="utf-8")
+    try:
+        fast = _tree(yamlsource._FastLoader, text)
+    except yaml.YAMLError:
+        with pytest.raises(yaml.YAMLError):
+            _tree(yamlsource._Loader, text)
+        return
+    assert fast == _tree(yamlsource._Loader, text)
+
+
+def test_a_file_libyaml_cannot_read_is_explained_in_pyyamls_words() -> None:
+    """A syntax error is found by libyaml, then the file is read again by PyYAML's parser,
+    whose messages the explanations know: the message and place are PyYAML's."""
+    text = "station: north\nname: Station: north\n"
+    with counting() as work:
+        problem = refused(text)
+    assert [type(w).__name__ for w in work.loaders] == ["FastRecording", "Recording"]
+    # libyaml says "mapping values are not allowed in this context"; PyYAML says "... here",
+    # which the explanation recognises
+    assert problem == (
+        "f.yaml:2:14: YAML syntax error: a ': ' inside a value must be quoted, e.g. name: "
+        '"Station: north"'
+    )
