@@ -92,7 +92,8 @@ def fw(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None
         root.setLevel(saved_root_level)
         for logger in _loggers():  # `main` quietens apscheduler and alembic, `replay` the root
             level, logger.disabled = saved_levels.get(logger.name, (logging.NOTSET, False))
-            logger.setLevel(level)
+            if logger.level != level:  # each setLevel empties every logger's cache: only changes
+                logger.setLevel(level)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         # every failure must be one line, never a traceback: an escaped exception fails the test
         trace = "".join(traceback.format_exception(result.exception))

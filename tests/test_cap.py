@@ -46,7 +46,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     path = write_config(
         tmp_path, rosters=[str(TOWNSHIP_ROSTER), str(VILLAGE_ROSTER)], villages=["villages.yaml"],
         notifiers=[{"name": "file", "type": "jsonl", "path": "pages.jsonl"},
-                   {"name": "speakers", "type": "broadcast_mqtt", "port": 9}],
+                   {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "0.2s"}],
         cap={"sender": "fxb@shifan.example.cn", "languages": ["zh-CN", "en"], "expires": "6h",
              "web": "https://fxb.shifan.example.cn/", "contact": "0571-8888 0000"},
     )  # fmt: skip

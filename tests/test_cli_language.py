@@ -227,7 +227,7 @@ def test_the_village_chain_in_mandarin_and_in_english(tmp_path: Path) -> None:
         tmp_path, rosters=[str(TOWNSHIP_ROSTER), str(VILLAGE_ROSTER)], villages=["villages.yaml"],
         notifiers=[
             {"name": "file", "type": "jsonl", "path": "pages.jsonl"},
-            {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "1s"},
+            {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "0.2s"},
         ],
         cap={"sender": "fxb@shifan.example.cn"}, clock={"start": ON_DUTY, "speed": 1},
     )  # fmt: skip

@@ -121,7 +121,7 @@ def test_a_village_refusal_renders_what_was_refused_in_mandarin(tmp_path: Path) 
             tmp_path, rosters=[str(TOWNSHIP_ROSTER), str(VILLAGE_ROSTER)],
             villages=["villages.yaml"],
             notifiers=[{"name": "file", "type": "jsonl", "path": "pages.jsonl"},
-                       {"name": "speakers", "type": "broadcast_mqtt", "port": 9}],
+                       {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "0.2s"}],
             clock={"start": "2026-06-01T10:00:00+08:00", "speed": 1},  # li.ming leads
         )
     )  # fmt: skip

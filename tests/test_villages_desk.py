@@ -29,7 +29,7 @@ def config(tmp_path: Path) -> Path:
         tmp_path, rosters=[str(TOWNSHIP_ROSTER), str(VILLAGE_ROSTER)], villages=["villages.yaml"],
         notifiers=[
             {"name": "file", "type": "jsonl", "path": "pages.jsonl"},
-            {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "1s"},
+            {"name": "speakers", "type": "broadcast_mqtt", "port": 9, "timeout": "0.2s"},
         ],
         cap={"sender": "fxb@shifan.example.cn"},
         clock={"start": ON_DUTY, "speed": 1},
