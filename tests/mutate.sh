@@ -27,8 +27,8 @@ bulk)
     engines=()
     ;;
 dispatcher)
-    modules=(floodwatch/notify/dispatcher.py)
-    tests=(tests/test_outbox.py tests/test_mutants_dispatcher.py)
+    modules=(floodwatch/notify/dispatcher.py floodwatch/notify/groupcommit.py)
+    tests=(tests/test_outbox.py tests/test_mutants_dispatcher.py tests/test_groupcommit.py)
     ;;
 alerts)
     modules=('floodwatch/alerts/*')

@@ -14,6 +14,9 @@ safe, otherwise it stays unknown and the officers on duty are told; permanent, o
 used, fails the page and the person's next contact is tried (notify.failover). Pages queued for
 a channel that folds (a chat robot) beyond what its buckets allow now go out as one digest.
 
+Outcomes that lane workers have ready at the same moment are recorded in one transaction
+(notify.groupcommit); each worker returns once its own is committed, as if alone.
+
 `deliver_due` sends in the caller's thread (replay, tests, the CLI); `dispatch` hands sends to
 each lane's worker threads (the service).
 """
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +46,7 @@ from floodwatch.notify.base import (
     resend_is_safe,
     sender_of,
 )
+from floodwatch.notify.groupcommit import GroupCommit
 from floodwatch.notify.lanes import Lane
 from floodwatch.roster import mask_phone
 from floodwatch.store import Database
@@ -62,6 +67,9 @@ class _Claim:
     channel: str
     sender: str
     pages: tuple[tuple[int, int, int, int | None], ...]  # (page, attempt, delivery, alert)
+
+
+_Outcome = tuple[_Claim, DeliveryResult, datetime]  # a send's result, and when it came in
 
 
 class Dispatcher:
@@ -90,8 +98,9 @@ class Dispatcher:
         self._waiting: float | None = None
         # outcomes of sends made while the database was away: recorded when it is back, before
         # anything is claimed (a send is never made twice because its outcome waited)
-        self._kept: list[tuple[_Claim, DeliveryResult, datetime]] = []
+        self._kept: list[_Outcome] = []
         self._kept_lock = threading.Lock()
+        self._outcomes = GroupCommit(self._record_all)
 
     def lane(self, channel: str) -> Lane | None:
         notifier = self.notifiers.get(channel)
@@ -329,61 +338,81 @@ class Dispatcher:
                      [p for p, *_ in claim.pages], result.outcome.value)  # fmt: skip
 
     def _record(self, claim: _Claim, result: DeliveryResult, now: datetime) -> None:
-        d = self.delivery
+        """Record one send's outcome, in one transaction with the outcomes other lane workers
+        have ready at the same moment (notify.groupcommit)."""
+        self._outcomes.write((claim, result, now))
+
+    def _record_all(self, outcomes: list[_Outcome]) -> None:
+        """Record sends' outcomes in one transaction: their pages, deliveries and alerts read
+        in three queries (the pages locked), then each outcome as `_record_one` says."""
         written = 0
-        resend_safe = resend_is_safe(self.notifiers.get(claim.channel))
         with self.db.transaction() as session:
-            for page_id, attempt, delivery_id, alert_id in claim.pages:
-                page = session.get(PageRow, page_id, with_for_update=True)
-                delivery = session.get(DeliveryRow, delivery_id)
-                # read before anything changes, so that reading it does not flush half the record
-                alert = session.get(AlertRow, alert_id) if alert_id else None
-                if page is None or delivery is None:  # only a hand-edited database gets here
-                    log.error("page #%d: its rows are gone; outcome %s not recorded",
-                              page_id, result.outcome.value)  # fmt: skip
-                    continue
-                delivery.finished_at = now
-                delivery.outcome = result.outcome.value
-                delivery.detail = result.detail or None
-                delivery.provider_id = result.provider_id
-                if page.attempts != attempt:  # claimed again since (this claim had expired):
-                    continue  # the later attempt decides what becomes of the page
-                page.claimed_at = None
-                page.claimed_by = None
-                outcome = result.outcome
-                event: type[PageSent | PageFailed | PageRetry] | None
-                if outcome.succeeded:
-                    page.status, event = outcome.value, PageSent
-                elif outcome is Outcome.UNKNOWN and not resend_safe:
-                    page.status, event = "unknown", None
-                elif outcome is Outcome.PERMANENT or page.attempts >= d.max_attempts:
-                    page.status, event = "failed", PageFailed
-                else:  # retryable, or unknown where a resend is safe: the same idempotency key
-                    page.status, event = "pending", PageRetry
-                    page.next_attempt_at = now + self._backoff(page.attempts, result.retry_after)
-                if event is not PageSent:
-                    log.warning(
-                        "page #%d to %s via %s: %s (%s%s)", page.id, _masked(page.person),
-                        page.channel, outcome.value, result.detail,
-                        f", code {result.provider_code}" if result.provider_code else "",
-                    )  # fmt: skip
-                if event is not None:
-                    record(
-                        session, now,
-                        event(
-                            alert=alert_id, station=alert.station if alert else None,
-                            level=alert.level if alert else None, to=page.person,
-                            role=page.role, channel=page.channel, page=page.id,
-                            attempt=attempt, outcome=outcome.value,
-                            detail=result.detail or None,
-                        ),
-                    )  # fmt: skip
-                if page.status == "failed" and self.failed is not None:
-                    written += self.failed(session, page, now)
-                elif page.status == "unknown" and self.unknown is not None:
-                    written += self.unknown(session, page, now)
+            ids = [page for claim, _, _ in outcomes for page in claim.pages]
+            pages = _by_id(session, PageRow, {p for p, *_ in ids}, lock=True)
+            deliveries = _by_id(session, DeliveryRow, {d for _, _, d, _ in ids})
+            alerts = _by_id(session, AlertRow, {a for *_, a in ids if a})
+            for claim, result, now in outcomes:
+                resend_safe = resend_is_safe(self.notifiers.get(claim.channel))
+                for page_id, attempt, delivery_id, alert_id in claim.pages:
+                    page, delivery = pages.get(page_id), deliveries.get(delivery_id)
+                    if page is None or delivery is None:  # only a hand-edited database
+                        log.error("page #%d: its rows are gone; outcome %s not recorded",
+                                  page_id, result.outcome.value)  # fmt: skip
+                        continue
+                    alert = alerts.get(alert_id) if alert_id else None
+                    written += self._record_one(
+                        session, page, delivery, alert, attempt, result, now, resend_safe
+                    )
         if written:
             self.written()
+
+    def _record_one(
+        self, session: Session, page: PageRow, delivery: DeliveryRow, alert: AlertRow | None,
+        attempt: int, result: DeliveryResult, now: datetime, resend_safe: bool,
+    ) -> int:  # fmt: skip
+        """One page's outcome; returns how many pages failover or a notice wrote."""
+        d = self.delivery
+        delivery.finished_at = now
+        delivery.outcome = result.outcome.value
+        delivery.detail = result.detail or None
+        delivery.provider_id = result.provider_id
+        if page.attempts != attempt:  # claimed again since (this claim had expired):
+            return 0  # the later attempt decides what becomes of the page
+        page.claimed_at = None
+        page.claimed_by = None
+        outcome = result.outcome
+        event: type[PageSent | PageFailed | PageRetry] | None
+        if outcome.succeeded:
+            page.status, event = outcome.value, PageSent
+        elif outcome is Outcome.UNKNOWN and not resend_safe:
+            page.status, event = "unknown", None
+        elif outcome is Outcome.PERMANENT or page.attempts >= d.max_attempts:
+            page.status, event = "failed", PageFailed
+        else:  # retryable, or unknown where a resend is safe: the same idempotency key
+            page.status, event = "pending", PageRetry
+            page.next_attempt_at = now + self._backoff(page.attempts, result.retry_after)
+        if event is not PageSent:
+            log.warning(
+                "page #%d to %s via %s: %s (%s%s)", page.id, _masked(page.person),
+                page.channel, outcome.value, result.detail,
+                f", code {result.provider_code}" if result.provider_code else "",
+            )  # fmt: skip
+        if event is not None:
+            record(
+                session, now,
+                event(
+                    alert=page.alert_id, station=alert.station if alert else None,
+                    level=alert.level if alert else None, to=page.person,
+                    role=page.role, channel=page.channel, page=page.id,
+                    attempt=attempt, outcome=outcome.value,
+                    detail=result.detail or None,
+                ),
+            )  # fmt: skip
+        if page.status == "failed" and self.failed is not None:
+            return self.failed(session, page, now)
+        if page.status == "unknown" and self.unknown is not None:
+            return self.unknown(session, page, now)
+        return 0
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         """Doubling with each attempt, jittered (half fixed, half random, so that pages failed
@@ -393,6 +422,16 @@ class Dispatcher:
         if retry_after is not None:
             wait = max(wait, timedelta(seconds=retry_after * self.speed))
         return wait
+
+
+Row = TypeVar("Row", PageRow, DeliveryRow, AlertRow)
+
+
+def _by_id(session: Session, row: type[Row], ids: set[int], lock: bool = False) -> dict[int, Row]:
+    if not ids:
+        return {}
+    query = select(row).where(row.id.in_(sorted(ids)))  # ids in order: locks taken in order
+    return {r.id: r for r in session.scalars(query.with_for_update() if lock else query)}
 
 
 def _message(page: PageRow) -> Message:
