@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from floodwatch.config import Delivery
-from floodwatch.events import PageFailed, PageRetry, PageSent
+from floodwatch.events import Event, PageFailed, PageRetry, PageSent
 from floodwatch.notify.base import (
     DeliveryResult,
     Message,
@@ -50,7 +50,7 @@ from floodwatch.notify.groupcommit import GroupCommit
 from floodwatch.notify.lanes import Lane
 from floodwatch.roster import mask_phone
 from floodwatch.store import Database
-from floodwatch.store.events import record
+from floodwatch.store.events import record_all
 from floodwatch.store.models import AlertRow, DeliveryRow, PageRow
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,21 @@ class _Claim:
     channel: str
     sender: str
     pages: tuple[tuple[int, int, int, int | None], ...]  # (page, attempt, delivery, alert)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A send claimed in the claim's transaction, before the flush gives its delivery rows
+    their ids."""
+
+    message: Message
+    channel: str
+    sender: str
+    rows: list[tuple[PageRow, DeliveryRow]]
+
+    def claim(self) -> _Claim:
+        pages = tuple((p.id, p.attempts, d.id, p.alert_id) for p, d in self.rows)
+        return _Claim(self.message, self.channel, self.sender, pages)
 
 
 _Outcome = tuple[_Claim, DeliveryResult, datetime]  # a send's result, and when it came in
@@ -181,7 +196,7 @@ class Dispatcher:
     def _claim(self, now: datetime, batch: int) -> list[_Claim]:
         stale = now - self.delivery.claim_timeout * self.speed  # claim_timeout is real time
         waiting: list[float] = []
-        claims: list[_Claim] = []
+        taken: list[_Taken] = []
         with self.db.transaction() as session:
             # the channels with pages waiting or in flight, from ix_page_lane alone: a claim
             # must not read every page waiting (it holds the write lock meanwhile, and a
@@ -201,10 +216,10 @@ class Dispatcher:
                     continue
                 limit = batch if lane is None or lane.foldable else min(batch, slots * 4)
                 pages = self._due(session, channel, now, stale, limit)
-                claims += self._admit(session, lane, channel, pages, slots, now, waiting)
-            session.flush()
+                taken += self._admit(session, lane, channel, pages, slots, now, waiting)
+            session.flush()  # one flush gives every delivery row its id
         self._waiting = min(waiting) if waiting else None
-        return claims
+        return [t.claim() for t in taken]
 
     @staticmethod
     def _due(
@@ -235,9 +250,9 @@ class Dispatcher:
     def _admit(
         self, session: Session, lane: Lane | None, channel: str, pages: list[PageRow],
         slots: int, now: datetime, waiting: list[float],
-    ) -> list[_Claim]:  # fmt: skip
+    ) -> list[_Taken]:  # fmt: skip
         """Claim the pages the lane admits now (folding a robot's surplus into one)."""
-        out: list[_Claim] = []
+        out: list[_Taken] = []
         if lane is None:  # no such notifier: claimed, to be recorded as a permanent failure
             return [self._take(session, [p], channel, "", now) for p in pages]
         tick = self.timer()
@@ -264,7 +279,7 @@ class Dispatcher:
     def _take(
         self, session: Session, pages: list[PageRow], channel: str, sender: str,
         now: datetime, lane: Lane | None = None,
-    ) -> _Claim:  # fmt: skip
+    ) -> _Taken:  # fmt: skip
         taken = []
         for page in pages:
             if page.status == "sending":
@@ -280,16 +295,12 @@ class Dispatcher:
             )
             session.add(delivery)
             taken.append((page, delivery))
-        session.flush()  # one flush gives the deliveries their ids
         messages = [_message(p) for p in pages]
         message = messages[0]
         if len(messages) > 1 and lane is not None:
             message = lane.notifier.fold(messages)  # type: ignore[attr-defined]
             log.info("%d pages for %s folded into one digest", len(messages), channel)
-        return _Claim(
-            message, channel, sender,
-            tuple((p.id, p.attempts, d.id, p.alert_id) for p, d in taken),
-        )  # fmt: skip
+        return _Taken(message, channel, sender, taken)
 
     # -- one send ------------------------------------------------------------------------------
 
@@ -347,6 +358,7 @@ class Dispatcher:
         in three queries (the pages locked), then each outcome as `_record_one` says."""
         written = 0
         with self.db.transaction() as session:
+            events = _Events(session)
             ids = [page for claim, _, _ in outcomes for page in claim.pages]
             pages = _by_id(session, PageRow, {p for p, *_ in ids}, lock=True)
             deliveries = _by_id(session, DeliveryRow, {d for _, _, d, _ in ids})
@@ -361,13 +373,14 @@ class Dispatcher:
                         continue
                     alert = alerts.get(alert_id) if alert_id else None
                     written += self._record_one(
-                        session, page, delivery, alert, attempt, result, now, resend_safe
+                        events, page, delivery, alert, attempt, result, now, resend_safe
                     )
+            events.write()
         if written:
             self.written()
 
     def _record_one(
-        self, session: Session, page: PageRow, delivery: DeliveryRow, alert: AlertRow | None,
+        self, events: _Events, page: PageRow, delivery: DeliveryRow, alert: AlertRow | None,
         attempt: int, result: DeliveryResult, now: datetime, resend_safe: bool,
     ) -> int:  # fmt: skip
         """One page's outcome; returns how many pages failover or a notice wrote."""
@@ -398,8 +411,8 @@ class Dispatcher:
                 f", code {result.provider_code}" if result.provider_code else "",
             )  # fmt: skip
         if event is not None:
-            record(
-                session, now,
+            events.add(
+                now,
                 event(
                     alert=page.alert_id, station=alert.station if alert else None,
                     level=alert.level if alert else None, to=page.person,
@@ -408,11 +421,11 @@ class Dispatcher:
                     detail=result.detail or None,
                 ),
             )  # fmt: skip
-        if page.status == "failed" and self.failed is not None:
-            return self.failed(session, page, now)
-        if page.status == "unknown" and self.unknown is not None:
-            return self.unknown(session, page, now)
-        return 0
+        after = {"failed": self.failed, "unknown": self.unknown}.get(page.status)
+        if after is None:
+            return 0
+        events.write()  # what failover writes comes after this page's event
+        return after(events.session, page, now)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         """Doubling with each attempt, jittered (half fixed, half random, so that pages failed
@@ -425,6 +438,22 @@ class Dispatcher:
 
 
 Row = TypeVar("Row", PageRow, DeliveryRow, AlertRow)
+
+
+class _Events:
+    """The events of a transaction's outcomes, written together (one flush for all)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._pending: list[tuple[datetime, Event]] = []
+
+    def add(self, at: datetime, event: Event) -> None:
+        self._pending.append((at, event))
+
+    def write(self) -> None:
+        if self._pending:
+            record_all(self.session, self._pending)
+            self._pending = []
 
 
 def _by_id(session: Session, row: type[Row], ids: set[int], lock: bool = False) -> dict[int, Row]:

@@ -111,12 +111,12 @@ def write(
     session: Session, at: datetime, kind: str, text: str, data: dict[str, Any] | None = None,
     author: str = SYSTEM, corrects: int | None = None,
 ) -> LogEntryRow:  # fmt: skip
-    """Add one entry to the duty log (flushed, so it has its id)."""
+    """Add one entry to the duty log (written at the transaction's next flush: its id comes
+    then; the automatic entries of a batch of events are written together)."""
     row = LogEntryRow(
         at=at, kind=kind, author=author, text=text, data=data or {}, corrects=corrects
     )
     session.add(row)
-    session.flush()
     return row
 
 
@@ -135,7 +135,9 @@ def add(
         )
     if corrects is not None and session.get(LogEntryRow, corrects) is None:
         raise Unknown(_("no duty-log entry #{id} to correct", id=corrects))
-    return write(session, at, kind, text, author=author, corrects=corrects)
+    row = write(session, at, kind, text, author=author, corrects=corrects)
+    session.flush()  # the caller names the entry by its id
+    return row
 
 
 def entries(

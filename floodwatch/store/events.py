@@ -3,6 +3,7 @@ and so the one place the duty log's automatic entries are written (records.dutyl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -16,14 +17,23 @@ from floodwatch.store.models import EventRow
 def record(session: Session, at: datetime, event: Event) -> EventRow:
     """Add one event row in the caller's transaction and flush it, so pages can refer to it;
     an event of a type the duty log keeps writes its entry in the same transaction."""
-    row = EventRow(
-        at=at, type=event.type, alert_id=event.alert, station=event.station, level=event.level,
-        data=event.data(),
-    )  # fmt: skip
-    session.add(row)
+    return record_all(session, [(at, event)])[0]
+
+
+def record_all(session: Session, events: Sequence[tuple[datetime, Event]]) -> list[EventRow]:
+    """`record` for several events, in their order, with one flush for all."""
+    rows = [
+        EventRow(
+            at=at, type=event.type, alert_id=event.alert, station=event.station,
+            level=event.level, data=event.data(),
+        )
+        for at, event in events
+    ]  # fmt: skip
+    session.add_all(rows)
     session.flush()
-    dutylog.from_event(session, at, event, row.id)
-    return row
+    for (at, event), row in zip(events, rows, strict=True):
+        dutylog.from_event(session, at, event, row.id)
+    return rows
 
 
 def as_json(row: EventRow, zone: tzinfo | None = None) -> dict[str, Any]:
