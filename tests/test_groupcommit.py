@@ -66,37 +66,35 @@ def test_an_item_alone_is_written_at_once() -> None:
     assert group.queued == 0
 
 
-def test_items_handed_in_while_a_commit_runs_go_in_the_next_commit_together() -> None:
+def while_a_commit_runs(items: tuple[str, ...]) -> tuple[Commits, dict[str, list[BaseException]]]:
+    """ "a" is being committed (held) while `items` are handed in from threads of their own;
+    then it finishes. The commits made, and what each item's caller raised."""
     commits = Commits(hold_first=True)
     group = GroupCommit(commits)
-    first, first_errors = in_thread(lambda: group.write("a"))
+    first = in_thread(lambda: group.write("a"))
     assert commits.entered.wait(WAIT)
-    others = [in_thread(lambda item=item: group.write(item)) for item in ("b", "c", "d")]
-    until(lambda: group.queued == 3)
+    others = {item: in_thread(lambda item=item: group.write(item)) for item in items}
+    until(lambda: group.queued == len(items))
     commits.go.set()
-    for thread, errors in [(first, first_errors), *others]:
+    for item, (thread, _) in {"a": first, **others}.items():
         thread.join(WAIT)
-        assert not thread.is_alive() and errors == []
+        assert not thread.is_alive(), f"the caller of {item!r} never returned"
+    assert group.queued == 0
+    return commits, {item: errors for item, (_, errors) in {"a": first, **others}.items()}
+
+
+def test_items_handed_in_while_a_commit_runs_go_in_the_next_commit_together() -> None:
+    commits, errors = while_a_commit_runs(("b", "c", "d"))
+    assert errors == {"a": [], "b": [], "c": [], "d": []}
     assert commits.groups[0] == ["a"]
     assert len(commits.groups) == 2 and sorted(commits.groups[1]) == ["b", "c", "d"]
-    assert group.queued == 0
 
 
 def test_a_failed_group_is_written_item_by_item_and_only_the_bad_items_caller_fails() -> None:
-    commits = Commits(hold_first=True)
-    group = GroupCommit(commits)
-    first, first_errors = in_thread(lambda: group.write("a"))
-    assert commits.entered.wait(WAIT)
-    good, good_errors = in_thread(lambda: group.write("good"))
-    bad, bad_errors = in_thread(lambda: group.write("bad"))
-    until(lambda: group.queued == 2)
-    commits.go.set()
-    for thread in (first, good, bad):
-        thread.join(WAIT)
-        assert not thread.is_alive()
-    assert first_errors == [] and good_errors == []
-    assert [type(e) for e in bad_errors] == [ValueError]
-    assert "['bad']" in str(bad_errors[0])  # its own error, written alone
+    commits, errors = while_a_commit_runs(("good", "bad"))
+    assert errors["a"] == [] and errors["good"] == []
+    assert [type(e) for e in errors["bad"]] == [ValueError]
+    assert "['bad']" in str(errors["bad"][0])  # its own error, written alone
     assert sorted(commits.groups[1]) == ["bad", "good"]  # the group, which failed
     assert sorted(commits.groups[2:]) == [["bad"], ["good"]]  # then each alone
 
