@@ -709,9 +709,12 @@ def test_a_digest_page_claimed_again_since_is_left_to_the_later_attempt(db: Data
     d, (first, second), claim = a_digest(db, Robot(limits=RateLimits(notifier=Limit(1, 60))))
     with db.transaction() as s:  # the claim expired and another node took the first page
         s.execute(update(PageRow).where(PageRow.id == first).values(attempts=2))
+    woken: list[int] = []
+    d.written = lambda: woken.append(1)
     d._deliver(claim, lambda: T0)
     assert (pages(db)[first].status, pages(db)[second].status) == ("sending", "delivered")
     assert {x.outcome for x in deliveries(db)} == {"delivered"}  # both attempts on record
+    assert woken == []  # nothing was written that the dispatcher must wake up for
 
 
 @pytest.mark.parametrize("outcome", [Outcome.PERMANENT, Outcome.UNKNOWN])

@@ -57,7 +57,6 @@ class GroupCommit(Generic[T]):
                     group, self._queue = self._queue, []
                 if len(group) == 1:
                     self._commit([item])  # its error is its caller's
-                    entry.written = True
                     return
                 try:
                     self._commit([e.item for e in group])
