@@ -45,8 +45,9 @@ MAX_DEPTH = 64
 MAX_ALIAS_VALUES = 10_000
 """Values that aliases (``*name``) may add by repeating what their anchor (``&name``) names."""
 MAX_VALUES = 50_000
-"""Values written in one file (a roster of 1,000 people has about 10,000): PyYAML composes some
-30,000 a second, so this bounds the time a file of many small values can take."""
+"""Values written in one file (a roster of 1,000 people has about 10,000): PyYAML's Python
+parser composes some 30,000 a second (libyaml's, used where PyYAML has it, about twice that), so
+this bounds the time a file of many small values can take."""
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
 CONFIG_MAX_VALUES = 200_000
 """The config lists every station with its rules, in one file: 2,000 stations with a rule each
