@@ -27,8 +27,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers per core. A good part of the suite waits rather than computes
     (real processes starting, a browser, sockets, the timeouts of silent far ends), and a
     worker that waits leaves its core to the other; each test has its own files, databases,
-    topics and ports, so any number of workers can run side by side."""
-    return 2 * (os.cpu_count() or 1)
+    topics and ports, so any number of workers can run side by side. At most 8: each worker
+    holds a few PostgreSQL connections, and the server's default limit is 100."""
+    return min(2 * (os.cpu_count() or 1), 8)
 
 
 def need_service(name: str, reachable: bool, why: str) -> None:
