@@ -105,6 +105,15 @@ class Nodes:
         with self.engine.connect() as conn:
             readings = conn.scalar(select(func.count(ReadingRow.id))) or 0
             queued = set(conn.scalars(select(PageRow.idempotency_key)))
+            # still in the outbox (the demo clock runs on: an escalation between the last wait
+            # and the stop queues pages), sent by the next node to start: waiting, not lost
+            waiting = set(
+                conn.scalars(
+                    select(PageRow.idempotency_key).where(
+                        PageRow.status.in_(("pending", "sending"))
+                    )
+                )
+            )
             undelivered = (
                 conn.scalar(
                     select(func.count(PageRow.id)).where(PageRow.status.not_in(["delivered"]))
@@ -124,7 +133,8 @@ class Nodes:
             "readings": readings,
             "pages_queued": len(queued),
             "pages_undelivered": undelivered,
-            "pages_lost": len(queued - set(keys)),
+            "pages_waiting": len(waiting - set(keys)),
+            "pages_lost": len(queued - set(keys) - waiting),
             "pages_duplicated": sum(n - 1 for n in keys.values() if n > 1),
             "in_flight_at_kill": in_flight or 0,
         }
