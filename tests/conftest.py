@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,6 +23,20 @@ REQUIRE_SERVICES = os.environ.get("FLOODWATCH_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "FLOODWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compiled modules are kept between runs (in `__pycache__`, which git ignores), even where
+    PYTHONDONTWRITEBYTECODE is set: without them every worker, and every `floodwatch` process a
+    test starts, compiles the package and rewrites the test modules' asserts again, about 5 s
+    of CPU per worker. The first process (xdist's controller, or the only one) compiles the
+    package on every core before any worker starts; the test modules' rewritten code is kept
+    by the worker that first imports each."""
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # for the workers and the processes tests start
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(ROOT / "floodwatch", quiet=1, workers=0)
+        compileall.compile_dir(ROOT / "tests", quiet=1, workers=0, maxlevels=0)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
