@@ -103,7 +103,7 @@ class Story:
 @pytest.fixture
 def story(tmp_path: Path) -> Iterator[Story]:
     fake = FakeTwilio()
-    service, clock = twilio_service(tmp_path, EST_1530 - timedelta(minutes=30), fake)
+    service, clock = twilio_service(tmp_path, EST_1530, fake)
     duty = service.app.roster.current.on_duty(EST_1530)
     assert set(duty.people("officer")) == set(OFFICERS)
     assert duty.people("leader") == (LEADER[0],)
