@@ -321,3 +321,17 @@ def test_an_answer_cut_off_mid_body_is_an_outcome_not_an_exception(tmp_path: Pat
         server.close()
     assert result.outcome is Outcome.UNKNOWN, result
     assert "while reading the answer" in result.detail
+
+
+def test_concurrency_is_how_many_posts_its_lane_has_under_way(sink: Sink, tmp_path: Path) -> None:
+    from floodwatch.notify.lanes import Lane
+
+    assert Lane("hook", hook(sink, tmp_path), 0.0).free_slots() == 8  # the default
+    lane = Lane("hook", hook(sink, tmp_path, concurrency=2), 0.0)
+    lane.started(2)
+    assert lane.free_slots() == 0
+    lane.finished(1)
+    assert lane.free_slots() == 1
+    for wrong in (0, 65):
+        with pytest.raises(ValidationError, match="concurrency"):
+            WebhookNotifier.Options.model_validate({"url": "https://h.cn", "concurrency": wrong})

@@ -47,7 +47,7 @@ class WebhookNotifier:
     acted on the page; retryable where `dedupes` says it deduplicates by Idempotency-Key
     (a resend is then safe). Other 4xx and 3xx: permanent."""
 
-    capabilities = Capabilities(resend_safe=False, concurrency=4)
+    capabilities = Capabilities(resend_safe=False, concurrency=8)
     limits = RateLimits()
 
     class Options(BaseModel):
@@ -70,6 +70,7 @@ class WebhookNotifier:
             default=False,
             description="the receiver deduplicates by Idempotency-Key, so a resend is safe",
         )
+        concurrency: int = Field(default=8, ge=1, le=64, description="POSTs at once")
 
         @field_validator("body")
         @classmethod
@@ -88,7 +89,9 @@ class WebhookNotifier:
         self._clock = context.clock
         self._body: Any = compile_templates(DEFAULT_BODY if options.body is None else options.body)
         self._secret = read_secret(options.secret, options.secret_file, "secret", context)
-        self.capabilities = Capabilities(resend_safe=options.dedupes, concurrency=4)
+        self.capabilities = Capabilities(
+            resend_safe=options.dedupes, concurrency=options.concurrency
+        )
         secrets = [self._secret.get_secret_value()] if self._secret else []
         self._poster = HttpPoster(context, options.timeout, secrets)
 
