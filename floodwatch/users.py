@@ -31,7 +31,10 @@ DEMO = "demo"  # set_by of the demo's users (config: web.demo_users)
 SERVICE_HASHER = PasswordHasher()  # argon2id, the library's (RFC 9106) parameters
 _HASHER = SERVICE_HASHER
 # checked when a person has no password, so the answer takes as long as a wrong password
-_DUMMY = _HASHER.hash("floodwatch: nobody has this password")
+# checked in place of a missing password, so that a check takes as long either way; made by
+# `ready()` (the web app calls it when it is built), not at import: a hash takes 0.15 s, and
+# every command imports this module
+_DUMMY: str | None = None
 
 
 def use_hasher(hasher: PasswordHasher) -> None:
@@ -41,7 +44,16 @@ def use_hasher(hasher: PasswordHasher) -> None:
     check passwords thousands of times at 0.15 s each."""
     global _HASHER, _DUMMY
     _HASHER = hasher
-    _DUMMY = hasher.hash("floodwatch: nobody has this password")
+    _DUMMY = None
+    ready()
+
+
+def ready() -> str:
+    """The hash checked in place of a missing password (made once, by the hasher in use)."""
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = _HASHER.hash("floodwatch: nobody has this password")
+    return _DUMMY
 
 
 def check_password_rules(password: str) -> None:
@@ -85,7 +97,7 @@ def verify(db: Database, person: str, password: str) -> int | None:
     person, no password, a wrong one). Takes as long whether or not the person has one."""
     with db.sessions() as session:
         row = session.get(UserRow, person)
-        digest, generation = (row.password_hash, row.generation) if row else (_DUMMY, None)
+        digest, generation = (row.password_hash, row.generation) if row else (ready(), None)
     try:
         _HASHER.verify(digest, password)
     except (VerificationError, InvalidHashError):

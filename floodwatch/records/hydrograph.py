@@ -1,6 +1,8 @@
 """A station's day as a hydrograph (水情过程线): each parameter's readings against time, the
 warning levels of its threshold rules as horizontal lines, the alerts shaded in their level's
-colour. matplotlib's object API (no pyplot: no global figure state).
+colour. matplotlib's object API (no pyplot: no global figure state), imported when a figure is
+first drawn: the console's pages and every command import this module for its colours, and
+matplotlib takes half a second to import.
 
 Artists carry ids a reader (or a test) can find: `series:PARAMETER`, `level:LEVEL`,
 `alert:ID`.
@@ -13,13 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import matplotlib
-import matplotlib.dates as mdates
-from matplotlib.figure import Figure
-
 from floodwatch.records.report import PARAMETER_ZH, StationDay
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType
 
 # the four colours of China's flood warnings; other levels take a grey
@@ -48,6 +47,10 @@ def figure(
     day: StationDay, start: datetime, end: datetime, zone: ZoneInfo, font: str, title: str
 ) -> Figure:
     """The hydrograph of one station over [start, end)."""
+    import matplotlib
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(style(font)):
         shown = day.series or ()
         rows = max(1, len(shown))
@@ -93,6 +96,8 @@ def figure(
 
 def png(fig: Figure, font: str) -> bytes:
     """The figure as PNG bytes."""
+    import matplotlib
+
     out = io.BytesIO()
     with matplotlib.rc_context(style(font)):
         fig.savefig(out, format="png", dpi=DPI)

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from floodwatch import __version__
+from floodwatch import __version__, users
 from floodwatch.app import App
 from floodwatch.notify.channels.twilio_common import TwilioChannel
 from floodwatch.notify.channels.twilio_voice import TwilioVoiceNotifier
@@ -38,6 +38,7 @@ def create_app(app: App, limiter: LoginLimiter | None = None) -> FastAPI:
     """The web app for `app`: each part gets only what it uses. `limiter`: the sign-in rate
     limit (tests pass one with their own clock)."""
     settings = app.config.settings
+    users.ready()  # a sign-in by someone without a password takes as long as one with it
     twilio = [n for n in app.notifiers.values() if isinstance(n, TwilioChannel)]
     voices = [n for n in app.notifiers.values() if isinstance(n, TwilioVoiceNotifier)]
     public_url = settings.web.public_url if settings.web is not None else None
