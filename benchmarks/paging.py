@@ -10,9 +10,10 @@ Times on both sides are `time.monotonic()` (CLOCK_MONOTONIC, the same clock in e
    the --people village heads on duty through one `webhook` notifier: that writes --pages pages
    to the outbox in the ingest's transaction (its time is shown apart). The real `Service`
    (APScheduler, woken by `pages_written` after the commit) then delivers them: its dispatcher
-   claims what the webhook lane admits, the lane's 4 worker threads POST each page to the sink,
-   and every attempt is a delivery row written before the POST and completed after it, with a
-   `page_sent` event and its duty-log entry, as in production. Measured from the first POST
+   claims what the webhook lane admits, the lane's 8 worker threads (the webhook's default
+   `concurrency`) POST each page to the sink, and every attempt is a delivery row written
+   before the POST and completed after it, with a `page_sent` event and its duty-log entry, as
+   in production. Measured from the first POST
    arriving at the sink to the last outcome committed (the lane worker's `sent` call, made
    after `_record` commits), on SQLite in WAL mode in a temporary directory, and on PostgreSQL
    at 127.0.0.1:5432 (a fresh database, dropped afterwards) when one answers. Baseline, same
@@ -21,7 +22,7 @@ Times on both sides are `time.monotonic()` (CLOCK_MONOTONIC, the same clock in e
    `notify()` called once per message in one thread, from the first call to the last return.
    floodwatch on SQLite and Apprise run --repeats times, interleaved; the best run of each
    counts. Figure: floodwatch's pages/s / Apprise's messages/s (target >= 3). For reference,
-   not as the baseline: Apprise's `notify()` from 4 threads sharing the object (the webhook
+   not as the baseline: Apprise's `notify()` from 8 threads sharing the object (the webhook
    lane's concurrency), and the HTTP floor (one `requests.Session` with keep-alive POSTing the
    same texts in one thread). Where a page's time goes: the dispatcher's `_claim` and
    `_record`, the notifier's `send` and the service's `_hand_over` are wrapped on their
@@ -1100,7 +1101,7 @@ def report_breakdown(r: Run) -> None:
     b = r.breakdown
     assert b is not None
     print(f"\n  {r.label}: where a page's time goes (wall and CPU of the calling thread; "
-          f"claims and records run in 4 lane threads and the scheduler's)")  # fmt: skip
+          f"claims and records run in 8 lane threads and the scheduler's)")  # fmt: skip
     rows = []
     for label in b.calls:
         rows.append([
@@ -1257,7 +1258,7 @@ def overhead(sink: SinkProcess, args: argparse.Namespace) -> bool:
         with postgres_database() as url:
             if url is not None:
                 others.append(floodwatch_run("floodwatch, PostgreSQL", sink, n, people, url)[0])
-    others.append(apprise_run("Apprise notify(), 4 threads", sink, texts, 4))
+    others.append(apprise_run("Apprise notify(), 8 threads", sink, texts, 8))
     others.append(http_floor(sink, texts))
     baseline = max(ap, key=lambda r: r.rate)
     best = max(fw, key=lambda r: r.rate)

@@ -335,3 +335,25 @@ def test_concurrency_is_how_many_posts_its_lane_has_under_way(sink: Sink, tmp_pa
     for wrong in (0, 65):
         with pytest.raises(ValidationError, match="concurrency"):
             WebhookNotifier.Options.model_validate({"url": "https://h.cn", "concurrency": wrong})
+
+
+def test_a_proxy_from_the_environment_carries_every_post(
+    sink: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests reads HTTP_PROXY and NO_PROXY on each request; floodwatch reads them once per
+    URL and thread: the proxy must still carry the first POST and the ones after it."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sink.url)
+    seen: list[str] = []
+
+    def proxy(request: Request) -> Reply:
+        seen.append(request.raw_path)  # a proxy is asked for the whole URL
+        return Reply()
+
+    target = "http://hooks.example.invalid/proxied"  # unresolvable: only the proxy can take it
+    sink.handlers["/proxied"] = proxy
+    notifier = build(WebhookNotifier, {"url": target, "timeout": "1s"}, tmp_path)
+    for n in range(2):
+        assert notifier.send(page(f"x{n}")).outcome is Outcome.ACCEPTED
+    assert seen == [target, target]
