@@ -6,29 +6,29 @@ so it neither shares floodwatch's GIL nor counts as floodwatch's CPU), HTTP/1.1 
 for webhooks, Apprise, Twilio's REST API and the DingTalk and WeCom robots, aiosmtpd for mail.
 Times on both sides are `time.monotonic()` (CLOCK_MONOTONIC, the same clock in every process).
 
-1. Overhead against Apprise. One ingest opens --pages / --people alerts at once, each paging
-   the --people village heads on duty through one `webhook` notifier: that writes --pages pages
-   to the outbox in the ingest's transaction (its time is shown apart). The real `Service`
-   (APScheduler, woken by `pages_written` after the commit) then delivers them: its dispatcher
-   claims what the webhook lane admits, the lane's 8 worker threads (the webhook's default
-   `concurrency`) POST each page to the sink, and every attempt is a delivery row written
-   before the POST and completed after it, with a `page_sent` event and its duty-log entry, as
-   in production. Measured from the first POST
-   arriving at the sink to the last outcome committed (the lane worker's `sent` call, made
-   after `_record` commits), on SQLite in WAL mode in a temporary directory, and on PostgreSQL
-   at 127.0.0.1:5432 (a fresh database, dropped afterwards) when one answers. Baseline, same
-   run, same sink: the same number of messages, with the pages' subjects and texts, sent by
-   Apprise itself: one `Apprise` object with one ``json://127.0.0.1:PORT/apprise`` URL, its own
-   `notify()` called once per message in one thread, from the first call to the last return.
-   floodwatch on SQLite and Apprise run --repeats times, interleaved; the best run of each
-   counts. Figure: floodwatch's pages/s / Apprise's messages/s (target >= 3). For reference,
-   not as the baseline: Apprise's `notify()` from 8 threads sharing the object (the webhook
-   lane's concurrency), and the HTTP floor (one `requests.Session` with keep-alive POSTing the
-   same texts in one thread). Where a page's time goes: the dispatcher's `_claim` and
-   `_record`, the notifier's `send` and the service's `_hand_over` are wrapped on their
-   instances (calls, wall time, CPU time of the calling thread); APScheduler's "skipped:
-   maximum number of running instances reached" warnings are counted. --profile runs the
-   SQLite row and Apprise under py-spy instead.
+1. Overhead against Apprise. One ingest opens --pages / --people alerts at once, each paging the
+   --people village heads on duty through one `webhook` notifier: that writes --pages pages to the
+   outbox in the ingest's transaction (its time is shown apart). The real `Service` (APScheduler,
+   woken by `pages_written` after the commit) then delivers them: its dispatcher claims what the
+   webhook lane admits, the lane's worker threads (--concurrency, the webhook's `concurrency`
+   option: 32 POSTs at once, as an office would set it for a fan-out to a receiver that answers
+   fast; one more run with the default, 8, is shown) POST each page to the sink, and every attempt
+   is a delivery row written before the POST and completed after it, with a `page_sent` event and
+   its duty-log entry, as in production. Measured from the first POST arriving at the sink to the
+   last outcome committed (the lane worker's `sent` call, made after `_record` commits), on SQLite
+   in WAL mode in a temporary directory, and on PostgreSQL at 127.0.0.1:5432 (a fresh database,
+   dropped afterwards) when one answers. Baseline, same run, same sink: the same number of
+   messages, with the pages' subjects and texts, sent by Apprise itself: one `Apprise` object with
+   one ``json://127.0.0.1:PORT/apprise`` URL, its own `notify()` called once per message in one
+   thread, from the first call to the last return. floodwatch on SQLite and Apprise run --repeats
+   times, interleaved; the best run of each counts. Figure: floodwatch's pages/s / Apprise's
+   messages/s (target >= 3). For reference, not as the baseline: Apprise's `notify()` from
+   --concurrency threads sharing the object (the webhook lane's concurrency), and the HTTP floor
+   (one `requests.Session` with keep-alive POSTing the same texts in one thread). Where a page's
+   time goes: the dispatcher's `_claim` and `_record`, the notifier's `send` and the service's
+   `_hand_over` are wrapped on their instances (calls, wall time, CPU time of the calling thread);
+   APScheduler's "skipped: maximum number of running instances reached" warnings are counted.
+   --profile runs the SQLite row and Apprise under py-spy instead.
 
 2. Makespan under provider limits. One ingest opens 7 alerts, each paging one group of people
    on one channel: --sms-senders x --sms-per-sender SMS through `twilio_sms` (the numbers are
@@ -98,6 +98,7 @@ from twilio.http.response import Response  # type: ignore[import-untyped]  # noq
 from floodwatch import logmask  # noqa: E402
 from floodwatch.app import App, build_app  # noqa: E402
 from floodwatch.notify.channels.twilio_common import TwilioChannel  # noqa: E402
+from floodwatch.notify.channels.webhook import WebhookNotifier  # noqa: E402
 from floodwatch.readings import Reading  # noqa: E402
 from floodwatch.service import Service  # noqa: E402
 from floodwatch.store.models import DeliveryRow, EventRow, PageRow  # noqa: E402
@@ -118,6 +119,7 @@ SECRETS = {
 FINAL = ("accepted", "delivered", "failed", "unknown")
 
 log = logging.getLogger("paging-benchmark")
+DEFAULT_CONCURRENCY = WebhookNotifier.capabilities.concurrency
 
 
 # -- a config and a roster for floodwatch --------------------------------------------------------
@@ -366,6 +368,7 @@ class Run:
 def floodwatch_run(
     label: str, sink: SinkProcess, pages: int, people: int, database_url: str | None,
     profile: Path | None = None, py_spy: str | None = None, gil: bool = True,
+    concurrency: int | None = None,
 ) -> tuple[Run, list[tuple[str, str]]]:  # fmt: skip
     """Write `pages` pages with one ingest, let the service deliver them; the run and the
     pages' (subject, body)."""
@@ -376,6 +379,8 @@ def floodwatch_run(
     with scratch("overhead") as d:
         roster = write_roster(d / "roster.yaml", [heads])
         hook = {"name": "hook", "type": "webhook", "url": f"{sink.url}/hook/fw", "timeout": "10s"}
+        if concurrency is not None:  # else the webhook's default
+            hook["concurrency"] = concurrency
         stations = [(f"ST{k:03d}", heads) for k in range(alerts)]
         config = write_config(d, stations, [hook], roster, web=False)
         app = build_app(config, database_url=database_url)
@@ -1101,7 +1106,7 @@ def report_breakdown(r: Run) -> None:
     b = r.breakdown
     assert b is not None
     print(f"\n  {r.label}: where a page's time goes (wall and CPU of the calling thread; "
-          f"claims and records run in 8 lane threads and the scheduler's)")  # fmt: skip
+          "claims and records run in the lane's threads and the scheduler's)")  # fmt: skip
     rows = []
     for label in b.calls:
         rows.append([
@@ -1166,6 +1171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pages", type=int, default=10_000, help="1: pages (and Apprise messages)")
     p.add_argument("--people", type=int, default=1_000, help="1: village heads paged per alert")
     p.add_argument("--no-postgres", action="store_true", help="1: skip the PostgreSQL row")
+    p.add_argument(
+        "--concurrency", type=int, default=32,
+        help="1: the webhook's `concurrency` (POSTs at once; a row with its default is added)",
+    )  # fmt: skip
     p.add_argument("--repeats", type=int, default=2, help="1: SQLite and Apprise runs (best)")
     p.add_argument("--total", type=int, default=1_000, help="2: pages over every channel")
     p.add_argument("--sms-senders", type=int, default=4, help="2: Twilio From numbers")
@@ -1249,16 +1258,22 @@ def overhead(sink: SinkProcess, args: argparse.Namespace) -> bool:
     fw: list[Run] = []
     ap: list[Run] = []
     texts: list[tuple[str, str]] = []
+    c = args.concurrency
     for k in range(args.repeats):
-        run, texts = floodwatch_run(f"floodwatch, SQLite (WAL) #{k + 1}", sink, n, people, None)
+        label = f"floodwatch, SQLite (WAL), concurrency {c} #{k + 1}"
+        run, texts = floodwatch_run(label, sink, n, people, None, concurrency=c)
         fw.append(run)
         ap.append(apprise_run(f"Apprise notify(), 1 thread #{k + 1}", sink, texts, 1))
     others: list[Run] = []
+    if c != DEFAULT_CONCURRENCY:
+        label = f"floodwatch, SQLite (WAL), concurrency {DEFAULT_CONCURRENCY} (the default)"
+        others.append(floodwatch_run(label, sink, n, people, None)[0])
     if not args.no_postgres:
         with postgres_database() as url:
             if url is not None:
-                others.append(floodwatch_run("floodwatch, PostgreSQL", sink, n, people, url)[0])
-    others.append(apprise_run("Apprise notify(), 8 threads", sink, texts, 8))
+                label = f"floodwatch, PostgreSQL, concurrency {c}"
+                others.append(floodwatch_run(label, sink, n, people, url, concurrency=c)[0])
+    others.append(apprise_run(f"Apprise notify(), {c} threads", sink, texts, c))
     others.append(http_floor(sink, texts))
     baseline = max(ap, key=lambda r: r.rate)
     best = max(fw, key=lambda r: r.rate)
@@ -1306,8 +1321,9 @@ def profile(sink: SinkProcess, args: argparse.Namespace) -> None:
     out = args.profile / "floodwatch.txt"
     gil = not args.py_spy_all
     run, texts = floodwatch_run(
-        "floodwatch, SQLite (py-spy)", sink, args.pages, args.people, None, out, args.py_spy, gil
-    )
+        "floodwatch, SQLite (py-spy)", sink, args.pages, args.people, None, out, args.py_spy, gil,
+        args.concurrency,
+    )  # fmt: skip
     print(f"py-spy: {'the thread holding the GIL' if gil else 'every thread at work'}")
     print(f"\nfloodwatch, SQLite, under py-spy: {run.rate:,.0f} pages/s "
           f"(outbox write {run.write_s:.1f} s)")  # fmt: skip
