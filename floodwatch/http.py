@@ -1,4 +1,5 @@
-"""The one seam for outbound HTTP: every feed and webhook gets its session from here."""
+"""Outbound HTTP of the feeds, the health check and the CLI's web client: each gets its requests
+session from here. (The paging channels POST through `notify.channels.common.HttpPoster`.)"""
 
 from __future__ import annotations
 

@@ -357,3 +357,124 @@ def test_a_proxy_from_the_environment_carries_every_post(
     for n in range(2):
         assert notifier.send(page(f"x{n}")).outcome is Outcome.ACCEPTED
     assert seen == [target, target]
+
+
+class _TlsReceiver:
+    """An HTTPS receiver on 127.0.0.1 with a certificate of its own (not in any CA bundle)."""
+
+    def __init__(self, directory: Path) -> None:
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from .harness_channels import write_certificate
+
+        self.cert, key = write_certificate(directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.bodies: list[bytes] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_certificate_no_authority_vouches_for_is_refused_and_nothing_is_posted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    receiver = _TlsReceiver(tmp_path)
+    try:
+        notifier = build(WebhookNotifier, {"url": receiver.url, "timeout": "2s"}, tmp_path)
+        result = notifier.send(page("wang.fang"))
+    finally:
+        receiver.stop()
+    assert result.outcome is Outcome.PERMANENT, result
+    assert result.detail.startswith("TLS failed: ") and "certificate" in result.detail, result
+    assert receiver.bodies == []
+
+
+def test_the_ca_bundle_of_the_environment_is_trusted_and_the_connection_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = _TlsReceiver(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(receiver.cert))
+    try:
+        notifier = build(WebhookNotifier, {"url": receiver.url, "timeout": "2s"}, tmp_path)
+        outcomes = [notifier.send(page(f"p{n}")).outcome for n in range(3)]
+    finally:
+        receiver.stop()
+    assert outcomes == [Outcome.ACCEPTED] * 3
+    assert len(receiver.bodies) == 3
+
+
+def test_an_answer_longer_than_is_read_ends_that_connection_not_the_next_post(
+    tmp_path: Path,
+) -> None:
+    """Only the first 256 KiB of an answer are read. The receiver sends exactly that much,
+    then holds the rest back: a connection kept for the next POST would carry it to a
+    receiver that is not listening, and take the rest of the long answer for its own."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from floodwatch.notify.channels.common import MAX_ANSWER
+
+    rest = threading.Event()
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.path)
+            if len(seen) == 1:
+                body = b"[" + b"0," * MAX_ANSWER + b"0]"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:MAX_ANSWER])
+                self.wfile.flush()
+                rest.wait(10)  # the rest only when the test is over
+                self.wfile.write(body[MAX_ANSWER:])
+                return
+            self.send_response(429)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        notifier = build(WebhookNotifier, {"url": url, "timeout": "1s"}, tmp_path)
+        first = notifier.send(page("a"))
+        second = notifier.send(page("b"))
+    finally:
+        rest.set()
+        server.shutdown()
+        server.server_close()
+    assert first.outcome is Outcome.ACCEPTED, first
+    assert second.outcome is Outcome.RETRYABLE, second  # the 429, on a connection of its own
+    assert seen == ["/hook", "/hook"]

@@ -164,7 +164,7 @@ class BroadcastHttpNotifier:
         if options.per_second is not None:
             self.limits = RateLimits(notifier=Limit(options.per_second, 1.0))
         secrets = [self._secret.get_secret_value()] if self._secret else []
-        self._poster = HttpPoster(context, options.timeout, secrets)
+        self._poster = HttpPoster(options.timeout, secrets)
 
     def __repr__(self) -> str:  # the URL and the secret stay out of logs
         return f"BroadcastHttpNotifier(name={self.name!r})"

@@ -132,7 +132,7 @@ class _Robot:
         # whatever clock floodwatch runs on (a demo clock reads 2018)
         self._wall = SystemClock()
         shown = [s.get_secret_value() for s in secrets if s is not None]
-        self._poster = HttpPoster(context, options.timeout, shown)
+        self._poster = HttpPoster(options.timeout, shown)
 
     # -- addressing ----------------------------------------------------------------------
     def address_for(self, person: Person) -> str | None:

@@ -93,7 +93,7 @@ class WebhookNotifier:
             resend_safe=options.dedupes, concurrency=options.concurrency
         )
         secrets = [self._secret.get_secret_value()] if self._secret else []
-        self._poster = HttpPoster(context, options.timeout, secrets)
+        self._poster = HttpPoster(options.timeout, secrets)
 
     def address_for(self, person: Person) -> str | None:
         return person.id
