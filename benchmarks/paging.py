@@ -783,7 +783,7 @@ class Windows:
         self.admitted: Counter[str] = Counter()
         inner = dispatcher._admit
 
-        def admit(session: Any, lane: Any, channel: str, pages: list[Any], *rest: Any) -> Any:
+        def admit(lane: Any, channel: str, pages: list[Any], *rest: Any) -> Any:
             if channel == self.channel and lane is not None:
                 now = time.monotonic()
                 present = {lane.notifier.sender_for(_as_message(p)) for p in pages}
@@ -793,7 +793,7 @@ class Windows:
                     left = self.admitted[sender] < self.pages
                     if left and sender not in present and lane.tokens_now(sender, now) >= 1:
                         self.passed_over[sender] += 1
-            out = inner(session, lane, channel, pages, *rest)
+            out = inner(lane, channel, pages, *rest)
             if channel == self.channel:
                 for claim in out:
                     self.admitted[claim.sender] += 1

@@ -27,12 +27,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -69,19 +69,29 @@ class _Claim:
     pages: tuple[tuple[int, int, int, int | None], ...]  # (page, attempt, delivery, alert)
 
 
+_Due = Row[*tuple[Any, ...]]  # a page as a claim reads it (_DUE)
+
+
 @dataclass(frozen=True)
 class _Taken:
-    """A send claimed in the claim's transaction, before the flush gives its delivery rows
-    their ids."""
+    """A send claimed in the claim's transaction, before its delivery rows are written."""
 
     message: Message
     channel: str
     sender: str
-    rows: list[tuple[PageRow, DeliveryRow]]
+    pages: list[tuple[_Due, int]]  # (the page as read, its attempt)
 
-    def claim(self) -> _Claim:
-        pages = tuple((p.id, p.attempts, d.id, p.alert_id) for p, d in self.rows)
+    def claim(self, deliveries: Iterator[int]) -> _Claim:
+        pages = tuple((p.id, n, next(deliveries), p.alert_id) for p, n in self.pages)
         return _Claim(self.message, self.channel, self.sender, pages)
+
+
+# what a claim reads of a page: its message, and what the claim changes or logs
+_DUE = (
+    PageRow.id, PageRow.idempotency_key, PageRow.person, PageRow.address, PageRow.language,
+    PageRow.subject, PageRow.body, PageRow.alert_id, PageRow.reply_code, PageRow.status,
+    PageRow.attempts, PageRow.claimed_by,
+)  # fmt: skip
 
 
 _Outcome = tuple[_Claim, DeliveryResult, datetime]  # a send's result, and when it came in
@@ -216,29 +226,47 @@ class Dispatcher:
                     continue
                 limit = batch if lane is None or lane.foldable else min(batch, slots * 4)
                 pages = self._due(session, channel, now, stale, limit)
-                taken += self._admit(session, lane, channel, pages, slots, now, waiting)
-            session.flush()  # one flush gives every delivery row its id
+                taken += self._admit(lane, channel, pages, slots, waiting)
+            deliveries = self._write_claims(session, taken, now)
         self._waiting = min(waiting) if waiting else None
-        return [t.claim() for t in taken]
+        return [t.claim(deliveries) for t in taken]
+
+    def _write_claims(self, session: Session, taken: list[_Taken], now: datetime) -> Iterator[int]:
+        """Mark the claimed pages sending and write a delivery row for each: two statements
+        for the whole claim. The delivery rows' ids, in the order of `taken`'s pages."""
+        rows = [(page, attempt) for t in taken for page, attempt in t.pages]
+        if not rows:
+            return iter(())
+        node = self.node
+        session.execute(
+            update(PageRow),
+            [{"id": p.id, "status": "sending", "claimed_at": now, "claimed_by": node,
+              "attempts": n} for p, n in rows],
+        )  # fmt: skip
+        ids = session.scalars(
+            insert(DeliveryRow).returning(DeliveryRow.id, sort_by_parameter_order=True),
+            [{"page_id": p.id, "attempt": n, "started_at": now, "node": node} for p, n in rows],
+        ).all()
+        return iter(ids)
 
     @staticmethod
     def _due(
         session: Session, channel: str, now: datetime, stale: datetime, limit: int
-    ) -> list[PageRow]:
+    ) -> list[_Due]:
         """The channel's first `limit` due pages: those whose claim expired (a crashed sender's,
         oldest first), then those waiting, in the order they fell due (a fan-out: the order
         written). Read through ix_page_lane (status, channel, next_attempt_at) in that order,
         so this reads about `limit` pages however many are waiting."""
-        expired = session.scalars(
-            select(PageRow)
+        expired = session.execute(
+            select(*_DUE)
             .where(PageRow.status == "sending", PageRow.channel == channel)
             .where(PageRow.claimed_at <= stale)
             .order_by(PageRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        pending = session.scalars(
-            select(PageRow)
+        pending = session.execute(
+            select(*_DUE)
             .where(PageRow.status == "pending", PageRow.channel == channel)
             .where(PageRow.next_attempt_at <= now)
             .order_by(PageRow.next_attempt_at, PageRow.id)
@@ -248,15 +276,15 @@ class Dispatcher:
         return [*expired, *pending]
 
     def _admit(
-        self, session: Session, lane: Lane | None, channel: str, pages: list[PageRow],
-        slots: int, now: datetime, waiting: list[float],
+        self, lane: Lane | None, channel: str, pages: list[_Due], slots: int,
+        waiting: list[float],
     ) -> list[_Taken]:  # fmt: skip
         """Claim the pages the lane admits now (folding a robot's surplus into one)."""
         out: list[_Taken] = []
         if lane is None:  # no such notifier: claimed, to be recorded as a permanent failure
-            return [self._take(session, [p], channel, "", now) for p in pages]
+            return [self._take([p], channel, "") for p in pages]
         tick = self.timer()
-        by_sender: dict[str, list[PageRow]] = {}
+        by_sender: dict[str, list[_Due]] = {}
         for page in pages:
             by_sender.setdefault(sender_of(lane.notifier, _message(page)), []).append(page)
         for sender, group in by_sender.items():
@@ -272,35 +300,23 @@ class Dispatcher:
                 if wait > 0:
                     waiting.append(wait)
                     break  # this sender's pages keep their order: none jumps the queue
-                out.append(self._take(session, send, channel, sender, now, lane))
+                out.append(self._take(send, channel, sender, lane))
         lane.started(len(out))
         return out
 
-    def _take(
-        self, session: Session, pages: list[PageRow], channel: str, sender: str,
-        now: datetime, lane: Lane | None = None,
-    ) -> _Taken:  # fmt: skip
-        taken = []
+    @staticmethod
+    def _take(pages: list[_Due], channel: str, sender: str, lane: Lane | None = None) -> _Taken:
         for page in pages:
             if page.status == "sending":
                 log.warning(
                     "page #%d: claim by %s expired; sending again", page.id, page.claimed_by
                 )
-            page.status = "sending"
-            page.claimed_at = now
-            page.claimed_by = self.node
-            page.attempts += 1
-            delivery = DeliveryRow(
-                page_id=page.id, attempt=page.attempts, started_at=now, node=self.node
-            )
-            session.add(delivery)
-            taken.append((page, delivery))
         messages = [_message(p) for p in pages]
         message = messages[0]
         if len(messages) > 1 and lane is not None:
             message = lane.notifier.fold(messages)  # type: ignore[attr-defined]
             log.info("%d pages for %s folded into one digest", len(messages), channel)
-        return _Taken(message, channel, sender, taken)
+        return _Taken(message, channel, sender, [(p, p.attempts + 1) for p in pages])
 
     # -- one send ------------------------------------------------------------------------------
 
@@ -437,7 +453,7 @@ class Dispatcher:
         return wait
 
 
-Row = TypeVar("Row", PageRow, DeliveryRow, AlertRow)
+Stored = TypeVar("Stored", PageRow, DeliveryRow, AlertRow)
 
 
 class _Events:
@@ -456,14 +472,16 @@ class _Events:
             self._pending = []
 
 
-def _by_id(session: Session, row: type[Row], ids: set[int], lock: bool = False) -> dict[int, Row]:
+def _by_id(
+    session: Session, row: type[Stored], ids: set[int], lock: bool = False
+) -> dict[int, Stored]:
     if not ids:
         return {}
     query = select(row).where(row.id.in_(sorted(ids)))  # ids in order: locks taken in order
     return {r.id: r for r in session.scalars(query.with_for_update() if lock else query)}
 
 
-def _message(page: PageRow) -> Message:
+def _message(page: _Due) -> Message:
     return Message(
         page.id, page.idempotency_key, page.person, page.address, page.language,
         page.subject, page.body, page.alert_id, page.reply_code,
