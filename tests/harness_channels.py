@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -98,9 +99,9 @@ Handler = Callable[[Request], Reply | None]
 
 class Sink:
     """A real HTTP server on 127.0.0.1: each path prefix answers through its handler; every
-    request is recorded, body included."""
+    request is recorded, body included. With `tls` (a server context, `server_tls`): HTTPS."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         self.handlers: dict[str, Handler] = {}
         self._stopping = threading.Event()
@@ -138,6 +139,9 @@ class Sink:
                 return
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -146,7 +150,7 @@ class Sink:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     @property
     def port(self) -> int:
@@ -208,9 +212,8 @@ def write_certificate(directory: Path) -> tuple[Path, Path]:
     return directory / "mail.crt", directory / "mail.key"
 
 
-def server_tls(directory: Path) -> Any:
-    import ssl
-
+def server_tls(directory: Path) -> ssl.SSLContext:
+    """A server context whose certificate (for localhost and 127.0.0.1) is directory/mail.crt."""
     cert, key = write_certificate(directory)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)

@@ -20,7 +20,16 @@ from floodwatch.notify.base import Outcome, resend_is_safe
 from floodwatch.notify.channels.webhook import DEFAULT_BODY, WebhookNotifier
 from floodwatch.yamlsource import EnvStr
 
-from .harness_channels import NOW, Reply, Request, Sink, WebhookReceiver, build, page
+from .harness_channels import (
+    NOW,
+    Reply,
+    Request,
+    Sink,
+    WebhookReceiver,
+    build,
+    page,
+    server_tls,
+)
 
 
 @pytest.fixture
@@ -359,72 +368,35 @@ def test_a_proxy_from_the_environment_carries_every_post(
     assert seen == [target, target]
 
 
-class _TlsReceiver:
-    """An HTTPS receiver on 127.0.0.1 with a certificate of its own (not in any CA bundle)."""
-
-    def __init__(self, directory: Path) -> None:
-        import ssl
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        from .harness_channels import write_certificate
-
-        self.cert, key = write_certificate(directory)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, key)
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_certificate_no_authority_vouches_for_is_refused_and_nothing_is_posted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-    receiver = _TlsReceiver(tmp_path)
+    receiver = Sink(tls=server_tls(tmp_path))  # a certificate of its own, in no CA bundle
     try:
-        notifier = build(WebhookNotifier, {"url": receiver.url, "timeout": "2s"}, tmp_path)
+        notifier = hook(receiver, tmp_path, timeout="2s")
         result = notifier.send(page("wang.fang"))
     finally:
         receiver.stop()
     assert result.outcome is Outcome.PERMANENT, result
     assert result.detail.startswith("TLS failed: ") and "certificate" in result.detail, result
-    assert receiver.bodies == []
+    assert receiver.requests == []
 
 
 def test_the_ca_bundle_of_the_environment_is_trusted_and_the_connection_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    receiver = _TlsReceiver(tmp_path)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(receiver.cert))
+    receiver = Sink(tls=server_tls(tmp_path))
+    receiver.handlers["/hook"] = lambda request: Reply()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "mail.crt"))
     try:
-        notifier = build(WebhookNotifier, {"url": receiver.url, "timeout": "2s"}, tmp_path)
+        notifier = hook(receiver, tmp_path, timeout="2s")
         outcomes = [notifier.send(page(f"p{n}")).outcome for n in range(3)]
     finally:
         receiver.stop()
     assert outcomes == [Outcome.ACCEPTED] * 3
-    assert len(receiver.bodies) == 3
+    assert len(receiver.requests) == 3
 
 
 def test_an_answer_longer_than_is_read_ends_that_connection_not_the_next_post(
