@@ -201,6 +201,15 @@ def kinds() -> list[str]:
 def from_event(session: Session, at: datetime, event: Event, event_id: int) -> LogEntryRow | None:
     """The automatic entry for an event (called by `store.events.record` in its transaction);
     None for the event types the log does not keep (a page queued, a retry)."""
+    entry = entry_for(at, event, event_id)
+    if entry is None:
+        return None
+    return write(session, at, entry["kind"], entry["text"], entry["data"])
+
+
+def entry_for(at: datetime, event: Event, event_id: int) -> dict[str, Any] | None:
+    """The automatic entry for an event as a row's values (`store.events.record_all` writes
+    them in one statement); None for the event types the log does not keep."""
     describe = LOGGED.get(event.type)
     if describe is None:
         return None
@@ -209,7 +218,8 @@ def from_event(session: Session, at: datetime, event: Event, event_id: int) -> L
         return None
     common = {"alert": event.alert, "station": event.station, "level": event.level}
     data = {"event": event_id, "type": event.type, **common, **event.data()}
-    return write(session, at, _KIND_OF.get(event.type, event.type), text, data)
+    kind = _KIND_OF.get(event.type, event.type)
+    return {"at": at, "kind": kind, "author": SYSTEM, "text": text, "data": data, "corrects": None}
 
 
 def level_zh(level: str | None) -> str:
