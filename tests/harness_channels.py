@@ -62,12 +62,13 @@ from .notifier_support import (  # noqa: E402
 @dataclass(frozen=True)
 class Request:
     """One request as the far end got it: `raw_path` with its query, headers by lower-case
-    name, the body's bytes."""
+    name, the body's bytes, and the client's port (one per connection)."""
 
     method: str
     raw_path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
 
     @property
     def path(self) -> str:
@@ -114,7 +115,8 @@ class Sink:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                request = Request(self.command, self.path, headers, body)
+                port = int(self.client_address[1])
+                request = Request(self.command, self.path, headers, body, port)
                 sink.requests.append(request)
                 handler = sink.handler_for(request.path)
                 reply = handler(request) if handler else Reply.of({"error": "not found"}, 404)

@@ -450,3 +450,20 @@ def test_an_answer_longer_than_is_read_ends_that_connection_not_the_next_post(
     assert first.outcome is Outcome.ACCEPTED, first
     assert second.outcome is Outcome.RETRYABLE, second  # the 429, on a connection of its own
     assert seen == ["/hook", "/hook"]
+
+
+def test_urls_that_differ_only_after_the_host_share_one_kept_connection(sink: Sink) -> None:
+    """A signed DingTalk robot's URL carries a new timestamp and signature in every message:
+    the connection is kept per host, not per URL (which would open, and keep open, one more
+    connection for every message)."""
+    from datetime import timedelta
+
+    from floodwatch.notify.channels.common import HttpPoster
+
+    sink.handlers["/robot"] = lambda request: Reply()
+    poster = HttpPoster(timedelta(seconds=2), [])
+    for n in range(4):
+        answer = poster.post(f"{sink.url}/robot/send?timestamp={n}", b"{}", {}, resend_safe=False)
+        assert getattr(answer, "status", None) == 200, answer
+    assert len(sink.requests) == 4
+    assert len({r.client_port for r in sink.requests}) == 1

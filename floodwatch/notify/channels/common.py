@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -247,10 +247,16 @@ class HttpPoster:
         self._local = threading.local()
 
     def _pool(self, url: str) -> urllib3.PoolManager:
-        pools: dict[str, urllib3.PoolManager] = self._local.__dict__.setdefault("pools", {})
-        pool = pools.get(url)
+        """This thread's pool for `url`'s scheme, host and port (not the whole URL: a signed
+        robot's URL differs in every message)."""
+        pools: dict[tuple[str, str], urllib3.PoolManager] = self._local.__dict__.setdefault(
+            "pools", {}
+        )
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        pool = pools.get(origin)
         if pool is None:
-            pool = pools[url] = _pool_for(url)
+            pool = pools[origin] = _pool_for(url)
         return pool
 
     def post(
@@ -317,8 +323,8 @@ HEADERS = {"User-Agent": f"floodwatch/{__version__}", "Accept": "*/*"}
 
 
 def _pool_for(url: str) -> urllib3.PoolManager:
-    """A pool of one kept-alive connection for `url`, set up from the environment as requests
-    sets up a request to it (requests' own functions read it)."""
+    """A pool of one kept-alive connection for `url`'s host, set up from the environment as
+    requests sets up a request to it (requests' own functions read it)."""
     bundle = (
         os.environ.get("REQUESTS_CA_BUNDLE")
         or os.environ.get("CURL_CA_BUNDLE")
