@@ -232,7 +232,7 @@ class Answer:
 class HttpPoster:
     """POSTs for one notifier over urllib3, the transport under requests, without requests'
     work around each call (two thirds of a POST's CPU on loopback, in a fan-out of thousands
-    of pages): one pool per thread and URL, which keeps its connection alive between POSTs.
+    of pages): one pool per thread and host, which keeps its connection alive between POSTs.
 
     Set up as requests would for the URL, from the environment, once: HTTP_PROXY, HTTPS_PROXY
     and NO_PROXY (a proxy's user:password@ sent as Proxy-Authorization), the CA bundle of
