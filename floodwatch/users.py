@@ -30,10 +30,9 @@ DEMO = "demo"  # set_by of the demo's users (config: web.demo_users)
 
 SERVICE_HASHER = PasswordHasher()  # argon2id, the library's (RFC 9106) parameters
 _HASHER = SERVICE_HASHER
-# checked when a person has no password, so the answer takes as long as a wrong password
-# checked in place of a missing password, so that a check takes as long either way; made by
-# `ready()` (the web app calls it when it is built), not at import: a hash takes 0.15 s, and
-# every command imports this module
+# checked when a person has no password, so the answer takes as long as a wrong password;
+# made by `ready()` (the web app calls it when it is built), not at import: a hash takes
+# 0.15 s, and every command imports this module
 _DUMMY: str | None = None
 
 

@@ -30,8 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
     PYTHONDONTWRITEBYTECODE is set: without them every worker, and every `floodwatch` process a
     test starts, compiles the package and rewrites the test modules' asserts again, about 5 s
     of CPU per worker. The first process (xdist's controller, or the only one) compiles the
-    package on every core before any worker starts; the test modules' rewritten code is kept
-    by the worker that first imports each."""
+    package and the tests' support modules on every core before any worker starts; the test
+    modules' rewritten code (pytest's own) is kept by the worker that first imports each."""
     sys.dont_write_bytecode = False
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # for the workers and the processes tests start
     if not hasattr(config, "workerinput"):

@@ -457,7 +457,8 @@ Stored = TypeVar("Stored", PageRow, DeliveryRow, AlertRow)
 
 
 class _Events:
-    """The events of a transaction's outcomes, written together (one flush for all)."""
+    """The events of a transaction's outcomes, written together (`record_all`: two statements
+    for all of them and their duty-log entries)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
